@@ -175,6 +175,9 @@ type Verdict struct {
 	Active   []string               `json:"active"`             // links carrying balanced traffic, in policy order
 	AllDown  bool                   `json:"all_down,omitempty"` // no link is up; Active follows all_down
 	Impaired []Impairment           `json:"impaired,omitempty"` // sorted by node, then link
+	// ActiveReason says why Active holds what it holds: the tier in use, a
+	// higher tier taking over, or how all_down was applied.
+	ActiveReason string `json:"active_reason,omitempty"`
 }
 
 // Evidence is one node's view of a link at the time of a transition.
