@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Exit codes shared by every subcommand.
@@ -40,6 +41,18 @@ type stdio struct {
 	out, err io.Writer
 	// isTerminal reports whether out is a terminal (colour, redraws).
 	isTerminal bool
+	// clock returns the current time; nil means time.Now. Tests inject a
+	// fixed clock so that printed times are deterministic; times are shown
+	// in the location of the time it returns.
+	clock func() time.Time
+}
+
+// now returns the current time from io's clock.
+func (io *stdio) now() time.Time {
+	if io.clock != nil {
+		return io.clock()
+	}
+	return time.Now()
 }
 
 var commands = map[string]*command{}

@@ -1,0 +1,317 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"gwstated/cluster"
+	"gwstated/linkstate"
+)
+
+// defaultHistoryPage is how many audit records one etcd request reads.
+const defaultHistoryPage = 500
+
+func init() {
+	register(&command{
+		name:    "history",
+		args:    "[--config FILE | --endpoints URLS --cluster NAME] [--link LINK] [--since 2h|RFC3339] [--limit N] [--json]",
+		summary: "show the audit log, newest first, with the evidence of each change",
+		help: `History prints the cluster's audit log newest first, one sentence per
+record. A transition names the link, the change, the deciding leader and
+every node's evidence, then the reason:
+
+  2026-11-24 03:12:07.412 isp1 up→down (leader fw1): fw1 100% loss to
+  198.51.100.100, last ok 03:12:05.900; fw2 100% loss to 198.51.100.100 —
+  every alive node sees it down
+
+(on one line). An operator override reads
+"isp1 up→down drained by alice@adm1: ISP maintenance (until ...)" and its
+removal "isp1 down→up override cleared by alice@adm1". A node that sees
+the link otherwise than the verdict is written "fw2 sees up, ..."; a node
+that was not alive, "fw2 not alive". Records decided on gossip while etcd
+was unreachable end with "[decided without etcd]".
+
+--link keeps the records of one link. --since keeps the records at or after
+a time: a duration back from now (90m, 2h, 72h) or an RFC 3339 time
+(2026-11-24T03:00:00Z). --limit N stops after N records (0: no limit). The
+log is read from etcd in pages of --page records, newest first, so a long
+log is never loaded whole; reading stops at the first record older than
+--since.
+
+` + connHelp + `
+
+--json prints a JSON array of the audit records, newest first, each with
+the fields of the stored record (seq, kind "transition" or "override",
+time, verdict_seq, leader, link, from, to, reason, evidence [{node, alive,
+state, loss, rtt (nanoseconds), last_ok, targets [{addr, state, loss,
+rtt}]}], by, override {link, action, reason, by, since, until},
+without_etcd) and "sentence", the line the text form prints. Fields may be
+added; none will be renamed or removed.
+
+Exit status: 0 success, 2 etcd unreachable or bad command line.`,
+		flags: func(fs *flag.FlagSet) func(context.Context, *stdio, []string) int {
+			cf := addConnFlags(fs)
+			link := fs.String("link", "", "show only this `link`'s records")
+			since := fs.String("since", "", "show records at or after this `time` (duration back from now, or RFC 3339)")
+			limit := fs.Int("limit", 50, "show at most `N` records (0: all)")
+			page := fs.Int("page", defaultHistoryPage, "records read per etcd request")
+			asJSON := fs.Bool("json", false, "print a JSON array (see above)")
+			return func(ctx context.Context, io *stdio, args []string) int {
+				if len(args) > 0 {
+					fmt.Fprintf(io.err, "gwctl history: unexpected argument %q\n", args[0])
+					return exitUsage
+				}
+				now := io.now()
+				f := historyFilter{link: *link, limit: *limit}
+				if *since != "" {
+					t, err := parseSince(*since, now)
+					if err != nil {
+						fmt.Fprintf(io.err, "gwctl history: --since: %v\n", err)
+						return exitUsage
+					}
+					f.since = t
+				}
+				if *limit < 0 || *page < 1 {
+					fmt.Fprintf(io.err, "gwctl history: --limit must be 0 or more and --page 1 or more\n")
+					return exitUsage
+				}
+				c, err := cf.open(ctx)
+				if err != nil {
+					return connExit(io, err)
+				}
+				defer c.Close()
+				p := newHistoryPrinter(io.out, *asJSON, now)
+				_, err = readAudit(ctx, c, int64(*page), f, p.print)
+				p.close()
+				if err != nil {
+					fmt.Fprintf(io.err, "gwctl: %v\n", err)
+					return exitUsage
+				}
+				return exitOK
+			}
+		},
+	})
+}
+
+// parseSince reads a duration back from now or an RFC 3339 time.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(s); err == nil {
+		if d < 0 {
+			return time.Time{}, fmt.Errorf("%q: a duration back from now must be positive", s)
+		}
+		return now.Add(-d), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is neither a duration (2h, 90m) nor an RFC 3339 time (2026-11-24T03:00:00Z)", s)
+	}
+	return t, nil
+}
+
+// historyFilter selects audit records.
+type historyFilter struct {
+	link  string
+	since time.Time // zero: no bound
+	limit int       // 0: no limit
+}
+
+// readAudit calls emit for every audit record that f selects, newest first,
+// reading page records per request: each request is a descending range
+// read that ends just before the last key of the previous page, pinned to
+// the first page's revision so that the pages form one snapshot. It
+// returns the number of requests made.
+func readAudit(ctx context.Context, c *conn, page int64, f historyFilter, emit func(cluster.AuditRecord)) (int, error) {
+	prefix := c.keys.AuditPrefix()
+	end := clientv3.GetPrefixRangeEnd(prefix)
+	var rev int64
+	requests, shown := 0, 0
+	for {
+		opts := []clientv3.OpOption{
+			clientv3.WithRange(end), clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend),
+			clientv3.WithLimit(page),
+		}
+		if rev != 0 {
+			opts = append(opts, clientv3.WithRev(rev))
+		}
+		rctx, cancel := c.request(ctx)
+		resp, err := c.cli.Get(rctx, prefix, opts...)
+		cancel()
+		requests++
+		if errors.Is(err, rpctypes.ErrCompacted) && rev != 0 {
+			rev = 0 // the snapshot was compacted away: read on from the newest revision
+			continue
+		}
+		if err != nil {
+			return requests, c.requestErr("read audit log", err)
+		}
+		if rev == 0 {
+			rev = resp.Header.Revision
+		}
+		for _, kv := range resp.Kvs {
+			var r cluster.AuditRecord
+			if err := json.Unmarshal(kv.Value, &r); err != nil {
+				return requests, fmt.Errorf("audit record %s is not valid JSON: %w", kv.Key, err)
+			}
+			if !f.since.IsZero() && r.Time.Before(f.since) {
+				if r.WithoutEtcd {
+					continue // written late, when etcd was back: newer records may follow
+				}
+				return requests, nil
+			}
+			if f.link != "" && r.Link != f.link {
+				continue
+			}
+			emit(r)
+			shown++
+			if f.limit > 0 && shown >= f.limit {
+				return requests, nil
+			}
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			return requests, nil
+		}
+		end = string(resp.Kvs[len(resp.Kvs)-1].Key)
+	}
+}
+
+// historyPrinter writes records as they are read: lines, or the elements
+// of one JSON array.
+type historyPrinter struct {
+	w      io.Writer
+	asJSON bool
+	now    time.Time
+	n      int
+}
+
+func newHistoryPrinter(w io.Writer, asJSON bool, now time.Time) *historyPrinter {
+	return &historyPrinter{w: w, asJSON: asJSON, now: now}
+}
+
+// historyEntry is one element of history --json.
+type historyEntry struct {
+	cluster.AuditRecord
+	Sentence string `json:"sentence"`
+}
+
+func (p *historyPrinter) print(r cluster.AuditRecord) {
+	s := auditSentence(r, p.now.Location())
+	if !p.asJSON {
+		fmt.Fprintln(p.w, s)
+		p.n++
+		return
+	}
+	b, err := json.MarshalIndent(historyEntry{AuditRecord: r, Sentence: s}, "  ", "  ")
+	if err != nil {
+		b, _ = json.Marshal(map[string]any{"seq": r.Seq, "error": err.Error()})
+	}
+	sep := ",\n  "
+	if p.n == 0 {
+		sep = "[\n  "
+	}
+	fmt.Fprintf(p.w, "%s%s", sep, b)
+	p.n++
+}
+
+func (p *historyPrinter) close() {
+	if !p.asJSON {
+		return
+	}
+	if p.n == 0 {
+		fmt.Fprintln(p.w, "[]")
+		return
+	}
+	fmt.Fprintln(p.w, "\n]")
+}
+
+// auditSentence words one audit record as a line a person can read.
+func auditSentence(r cluster.AuditRecord, loc *time.Location) string {
+	var b strings.Builder
+	b.WriteString(r.Time.In(loc).Format("2006-01-02 15:04:05.000"))
+	b.WriteString(" ")
+	b.WriteString(r.Link)
+	switch {
+	case r.From != r.To:
+		b.WriteString(" " + r.From.String() + "→" + r.To.String())
+	case r.To != linkstate.Unknown || r.Kind == cluster.KindTransition:
+		b.WriteString(" " + r.To.String())
+	}
+	// (an override record need not carry the link's state)
+	switch r.Kind {
+	case cluster.KindOverride:
+		if r.Override == nil {
+			b.WriteString(" override cleared by " + dash(r.By))
+		} else {
+			verb := "drained"
+			if r.Override.Action == linkstate.ForceUp {
+				verb = "forced up"
+			} else if r.Override.Action != linkstate.Drain {
+				verb = "overridden (" + string(r.Override.Action) + ")"
+			}
+			b.WriteString(" " + verb + " by " + dash(r.By))
+		}
+		if r.Reason != "" {
+			b.WriteString(": " + r.Reason)
+		}
+		if r.Override != nil && !r.Override.Until.IsZero() {
+			b.WriteString(" (until " + r.Override.Until.In(loc).Format(timeLayout) + ")")
+		}
+	default:
+		if r.Leader != "" {
+			b.WriteString(" (leader " + r.Leader + ")")
+		}
+		var parts []string
+		for _, e := range r.Evidence {
+			parts = append(parts, evidencePhrase(e, r.To, loc))
+		}
+		if len(parts) > 0 {
+			b.WriteString(": " + strings.Join(parts, "; "))
+		}
+		if r.Reason != "" {
+			if len(parts) > 0 {
+				b.WriteString(" — " + r.Reason)
+			} else {
+				b.WriteString(": " + r.Reason)
+			}
+		}
+	}
+	if r.WithoutEtcd {
+		b.WriteString(" [decided without etcd]")
+	}
+	return b.String()
+}
+
+// evidencePhrase words one node's evidence: "fw1 100% loss to 198.51.100.100,
+// last ok 03:12:05.900", "fw2 sees up, 0% loss to 198.51.100.100, rtt 12.3ms",
+// "fw3 not alive".
+func evidencePhrase(e linkstate.Evidence, to linkstate.State, loc *time.Location) string {
+	if !e.Alive {
+		return e.Node + " not alive"
+	}
+	var parts []string
+	if e.State != to {
+		parts = append(parts, "sees "+e.State.String())
+	}
+	if len(e.Targets) > 0 {
+		for _, t := range e.Targets {
+			parts = append(parts, fmtLoss(t.Loss)+" loss to "+t.Addr.String())
+		}
+	} else {
+		parts = append(parts, fmtLoss(e.Loss)+" loss")
+	}
+	if e.RTT > 0 {
+		parts = append(parts, "rtt "+fmtRTT(float64(e.RTT)/float64(time.Millisecond)))
+	}
+	if e.State == linkstate.Down && !e.LastOK.IsZero() {
+		parts = append(parts, "last ok "+e.LastOK.In(loc).Format("15:04:05.000"))
+	}
+	return e.Node + " " + strings.Join(parts, ", ")
+}
