@@ -1,0 +1,124 @@
+package agent
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"gwstated/cluster"
+	"gwstated/linkstate"
+)
+
+// metrics are the agent's Prometheus series (metrics.listen).
+type metrics struct {
+	observed    *prometheus.GaugeVec   // this node's probe view per link
+	verdict     *prometheus.GaugeVec   // cluster verdict per link
+	active      *prometheus.GaugeVec   // link carries balanced traffic
+	loss        *prometheus.GaugeVec   // probe loss per link and target
+	rtt         *prometheus.GaugeVec   // probe RTT per link and target
+	transitions *prometheus.CounterVec // verdict transitions seen, per link and new state
+	applyDur    prometheus.Histogram
+	applyErrors prometheus.Counter
+	applyOps    prometheus.Counter
+	appliedSeq  prometheus.Gauge
+	drift       prometheus.Counter
+	leader      prometheus.Gauge
+	mode        *prometheus.GaugeVec
+	members     *prometheus.GaugeVec
+	demoted     prometheus.Gauge
+	reloads     *prometheus.CounterVec
+}
+
+func stateValue(s linkstate.State) float64 {
+	switch s {
+	case linkstate.Up:
+		return 1
+	case linkstate.Down:
+		return 0
+	}
+	return -1
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		observed: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "gwstated_link_observed_state",
+			Help: "This node's probe view of a link: 1 up, 0 down, -1 unknown."}, []string{"link"}),
+		verdict: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "gwstated_link_verdict_state",
+			Help: "The cluster's verdict on a link: 1 up, 0 down, -1 unknown."}, []string{"link"}),
+		active: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "gwstated_link_active",
+			Help: "1 when the link carries balanced traffic (lowest up tier, or all_down policy)."}, []string{"link"}),
+		loss: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "gwstated_probe_loss_ratio",
+			Help: "Probe loss over the window, 0..1, per link and target."}, []string{"link", "target"}),
+		rtt: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "gwstated_probe_rtt_seconds",
+			Help: "Mean probe round-trip time over the window, per link and target."}, []string{"link", "target"}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gwstated_link_transitions_total",
+			Help: "Verdict transitions this node applied, per link and new state."}, []string{"link", "to"}),
+		applyDur: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "gwstated_apply_duration_seconds",
+			Help:    "Time to bring pf to a verdict (render, validate, load, route, state kills).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}),
+		applyErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "gwstated_apply_errors_total",
+			Help: "Applies that failed (the previous rules stay; the apply is retried)."}),
+		applyOps: prometheus.NewCounter(prometheus.CounterOpts{Name: "gwstated_apply_operations_total",
+			Help: "Backend operations (pfctl/route invocations with the pfctl backend)."}),
+		appliedSeq: prometheus.NewGauge(prometheus.GaugeOpts{Name: "gwstated_applied_seq",
+			Help: "Sequence of the verdict in force on this node."}),
+		drift: prometheus.NewCounter(prometheus.CounterOpts{Name: "gwstated_drift_repairs_total",
+			Help: "Anchors found changed behind gwstated's back and reloaded."}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "gwstated_leader",
+			Help: "1 while this node is the cluster leader."}),
+		mode: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "gwstated_etcd_mode",
+			Help: "1 for the node's current mode: etcd (healthy), hold or gossip (etcd unreachable)."}, []string{"mode"}),
+		members: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "gwstated_gossip_members",
+			Help: "Gossip members by state as this node sees them."}, []string{"state"}),
+		demoted: prometheus.NewGauge(prometheus.GaugeOpts{Name: "gwstated_carp_demoted",
+			Help: "1 while this node has demoted its CARP group because it is impaired."}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gwstated_config_reloads_total",
+			Help: "SIGHUP reloads by result (ok, invalid)."}, []string{"result"}),
+	}
+	reg.MustRegister(m.observed, m.verdict, m.active, m.loss, m.rtt, m.transitions, m.applyDur,
+		m.applyErrors, m.applyOps, m.appliedSeq, m.drift, m.leader, m.mode, m.members, m.demoted, m.reloads)
+	return m
+}
+
+func (m *metrics) observation(o linkstate.Observation) {
+	m.observed.WithLabelValues(o.Link).Set(stateValue(o.State))
+	for _, t := range o.Targets {
+		m.loss.WithLabelValues(o.Link, t.Addr.String()).Set(t.Loss / 100)
+		m.rtt.WithLabelValues(o.Link, t.Addr.String()).Set(t.RTT.Seconds())
+	}
+}
+
+func (m *metrics) verdictApplied(prev, v linkstate.Verdict) {
+	for name, lv := range v.Links {
+		m.verdict.WithLabelValues(name).Set(stateValue(lv.State))
+		if p, ok := prev.Links[name]; ok && p.State != lv.State {
+			m.transitions.WithLabelValues(name, lv.State.String()).Inc()
+		}
+		act := 0.0
+		if v.IsActive(name) {
+			act = 1
+		}
+		m.active.WithLabelValues(name).Set(act)
+	}
+	m.appliedSeq.Set(float64(v.Seq))
+}
+
+func (m *metrics) status(st cluster.Status) {
+	lead := 0.0
+	if st.IsLeader {
+		lead = 1
+	}
+	m.leader.Set(lead)
+	for _, mode := range []string{cluster.ModeEtcd, cluster.ModeHold, cluster.ModeGossip} {
+		v := 0.0
+		if st.Mode == mode {
+			v = 1
+		}
+		m.mode.WithLabelValues(mode).Set(v)
+	}
+	counts := map[string]float64{"alive": 0, "suspect": 0, "dead": 0, "left": 0}
+	for _, mb := range st.Members {
+		counts[mb.State]++
+	}
+	for s, n := range counts {
+		m.members.WithLabelValues(s).Set(n)
+	}
+}
