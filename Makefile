@@ -17,6 +17,8 @@ help:
 	@echo "make lab-bench  failover benchmark against the ifstated baseline (root)"
 	@echo "make cross      openbsd/amd64, openbsd/arm64, linux/amd64 into dist/"
 	@echo "make lint       gofmt -l and go vet"
+	@echo "make man        lint the man pages with mandoc and render them into dist/man"
+	@echo "make dist       reproducible release binaries with man pages, rc.d script and SHA256SUMS"
 	@echo "make clean      remove bin/ and dist/"
 
 build:
@@ -45,3 +47,5 @@ lint:
 
 clean:
 	rm -rf $(BIN) dist
+
+include deploy/Makefile.inc

@@ -126,6 +126,17 @@ func Run(ctx context.Context, o Options) error {
 		reg = prometheus.NewRegistry()
 	}
 	a.m = newMetrics(reg)
+	if o.StateDir == "" {
+		return fmt.Errorf("%w: no state directory (--state-dir)", ErrConfig)
+	}
+	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	if em := cfg.Embed(); em != nil && em.DataDir != "" {
+		if err := os.MkdirAll(em.DataDir, 0o700); err != nil {
+			return fmt.Errorf("cluster.etcd.embed.data_dir: %w", err)
+		}
+	}
 	if !cfg.IsWitness() {
 		if err := a.setupPF(cfg); err != nil {
 			return err
@@ -133,6 +144,9 @@ func Run(ctx context.Context, o Options) error {
 		if err := a.boot(ctx); err != nil {
 			a.log.Warn("no local state applied at start", "err", err)
 		}
+	}
+	if err := Restrict(restrictPaths(o, cfg)); err != nil {
+		return fmt.Errorf("privilege reduction: %w", err)
 	}
 
 	var wg sync.WaitGroup
@@ -186,9 +200,6 @@ func (a *agent) setupPF(cfg *config.Config) error {
 		}
 		b, a.backend = p, "pfctl"
 		a.carpIfs = cfg.CARP.Interfaces
-	}
-	if err := os.MkdirAll(a.o.StateDir, 0o700); err != nil {
-		return fmt.Errorf("state dir: %w", err)
 	}
 	a.pf = b
 	a.applier = pfapply.NewApplier(b, pfapply.OptionsFromConfig(cfg, a.log))
@@ -585,3 +596,20 @@ func serveMetrics(addr string, reg *prometheus.Registry) (*metricsServer, error)
 
 func (m *metricsServer) Serve() error { return m.srv.Serve(m.ln) }
 func (m *metricsServer) Close() error { return m.srv.Close() }
+
+// restrictPaths is everything the agent reaches on disk once running
+// (unveil(2) on OpenBSD; see privsep.go).
+func restrictPaths(o Options, cfg *config.Config) Paths {
+	p := Paths{Config: o.ConfigPath, Exec: DefaultExec}
+	g := cfg.Gossip()
+	e := cfg.Cluster.Etcd
+	p.Read = append(p.Read, g.KeyFile, e.PasswordFile, e.TLS.CA, e.TLS.Cert, e.TLS.Key)
+	p.Write = append(p.Write, o.StateDir)
+	if !cfg.IsWitness() && !o.DryRun {
+		p.Write = append(p.Write, cfg.PF.Dir)
+	}
+	if em := cfg.Embed(); em != nil {
+		p.Write = append(p.Write, em.DataDir)
+	}
+	return p
+}

@@ -1,0 +1,136 @@
+package agent
+
+import (
+	"path/filepath"
+	"strings"
+
+	"gwstated/pfapply"
+)
+
+// Paths is everything gwstated reaches on disk once it runs, for Restrict.
+// Empty entries are ignored. A path named twice gets the union of its
+// permissions. Paths must exist when Restrict runs (a file that does not exist
+// yet needs its directory to exist, so that it can be created there).
+type Paths struct {
+	Config string   // the config file, read again on SIGHUP: "r"
+	Read   []string // gossip key, etcd TLS files, etcd password file: "r"
+	Write  []string // state dir, pf.dir, embedded etcd data dir: "rwc"
+	Exec   []string // the programs the agent runs (pfctl, route, ifconfig): "rx"
+	// Pledge also calls pledge(2) with Promises after unveil. It must only be
+	// set when nothing can set up a socket the pledge forbids once it is in
+	// force; see Promises and gwstated(8), SECURITY.
+	Pledge bool
+}
+
+// DefaultExec lists the base-system programs gwstated runs on OpenBSD:
+// pfctl(8) loads anchors and kills states, route(8) changes the default
+// route, ifconfig(8) reads CARP state and sets the demotion counter.
+var DefaultExec = []string{pfapply.DefaultPfctl, pfapply.DefaultRoute, pfapply.DefaultIfconfig}
+
+// systemUnveils are the files every gwstated needs whatever its config says.
+var systemUnveils = []unveilRule{
+	// Go's resolver reads these for host names in cluster.gossip.join,
+	// cluster.etcd.endpoints and the embedded member's URLs; it re-reads
+	// resolv.conf when it changes.
+	{"/etc/resolv.conf", "r"},
+	{"/etc/hosts", "r"},
+	// os/exec connects a child's unused stdin/stdout/stderr to /dev/null.
+	{"/dev/null", "rw"},
+}
+
+// unveilRule is one unveil(2) call.
+type unveilRule struct {
+	Path  string
+	Perms string // subset of "rwxc", in that order
+}
+
+// unveilRules returns the unveil(2) calls for p, system files first, then in
+// the order of the Paths fields; each path once, with the union of its
+// permissions, cleaned.
+func unveilRules(p Paths) []unveilRule {
+	var rules []unveilRule
+	index := map[string]int{}
+	add := func(path, perms string) {
+		if path == "" {
+			return
+		}
+		path = filepath.Clean(path)
+		if i, ok := index[path]; ok {
+			rules[i].Perms = unionPerms(rules[i].Perms, perms)
+			return
+		}
+		index[path] = len(rules)
+		rules = append(rules, unveilRule{Path: path, Perms: unionPerms("", perms)})
+	}
+	for _, r := range systemUnveils {
+		add(r.Path, r.Perms)
+	}
+	add(p.Config, "r")
+	for _, f := range p.Read {
+		add(f, "r")
+	}
+	for _, d := range p.Write {
+		add(d, "rwc")
+	}
+	for _, x := range p.Exec {
+		// "r" as well: os/exec stats the program (stat(2) looks the path
+		// up for reading) and checks it with faccessat(2) before it forks.
+		add(x, "rx")
+	}
+	return rules
+}
+
+// unionPerms merges two unveil permission strings into canonical "rwxc" order.
+func unionPerms(a, b string) string {
+	var out strings.Builder
+	for _, c := range "rwxc" {
+		if strings.ContainsRune(a, c) || strings.ContainsRune(b, c) {
+			out.WriteRune(c)
+		}
+	}
+	return out.String()
+}
+
+// promise is one pledge(2) promise and what gwstated needs it for.
+type promise struct {
+	Name string
+	Why  string
+}
+
+// promises is the pledge(2) set, each with its reason; gwstated(8) SECURITY
+// repeats them. Not in the set: "dns" (Go's resolver uses ordinary inet
+// sockets and reads resolv.conf under rpath; only libc's resolver needs it),
+// "unix" (no unix sockets), "id" (gwstated does not change user), and no
+// execpromises: the programs gwstated runs start with neither pledge nor
+// unveil, as execve(2) clears both when no execpromises are set.
+var promises = []promise{
+	{"stdio", "the Go runtime: memory, threads, timers, kqueue, I/O on open descriptors"},
+	{"rpath", "read the config on SIGHUP, the gossip key, TLS files, resolv.conf, the state file"},
+	{"wpath", "write the state file, pf.dir anchor files and the embedded etcd member's data"},
+	{"cpath", "create and rename those files (atomic write + rename), create pf.dir"},
+	{"fattr", "chmod/fchmod the files it creates (a temp file gets its final mode before the rename)"},
+	{"flock", "the embedded etcd member locks its WAL and bbolt database files"},
+	{"inet", "memberlist (UDP+TCP), the etcd client and member, the metrics listener, ICMP probes on sockets already set up"},
+	{"route", "list interfaces and addresses (memberlist address selection, probe source checks)"},
+	{"proc", "fork the pfctl/route/ifconfig children and kill one that overruns its timeout"},
+	{"exec", "run /sbin/pfctl, /sbin/route and /sbin/ifconfig, which start unpledged and unveiled"},
+}
+
+// Promises returns the pledge(2) promise string Restrict uses when
+// Paths.Pledge is set.
+//
+// pledge(2) cannot express what the ICMP prober needs: it forbids the raw
+// socket option IP_RECVTTL (set by pro-bing on every new pinger) and
+// IP_RECVIF (set on every send when a pinger is bound to an interface), and
+// a forbidden call kills the process with an uncatchable SIGABRT. So the
+// pledge is only safe when every probe socket is opened and configured
+// before Restrict and none is ever re-opened (no pinger restart after a send
+// error, no new target on SIGHUP). Until the prober guarantees that,
+// gwstated runs with unveil(2) only.
+func Promises() string {
+	names := make([]string, len(promises))
+	for i, p := range promises {
+		names[i] = p.Name
+	}
+	return strings.Join(names, " ")
+}
