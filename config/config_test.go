@@ -188,7 +188,7 @@ func TestMarshalIsReadable(t *testing.T) {
 		"    bind: 0.0.0.0:7946\n",
 		"    push_pull_interval: 15s\n",
 		"  network: 10.1.0.0/16\n",
-		"      interval: 250ms\n",
+		"      interval: 100ms\n",
 		"      loss_down: 40%\n",
 		"      targets: [192.0.2.1]\n",
 		"  half_life: 1m\n",

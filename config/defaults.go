@@ -19,26 +19,35 @@ const DefaultProfile = "default"
 // (probe.profile, default "default"); every probe field the link leaves at
 // zero takes the profile's value. Treat as read-only.
 var Profiles = map[string]Probe{
-	// default notices a dead link in fall × interval = 1.5 s and needs
-	// rise × interval = 1 s of answers to bring it back; one lost packet
-	// never flaps it (the recipe pinged once every 10 s).
+	// default notices a dead link in about a second: the fall-th miss in a
+	// row is known timeout after it was sent, so a cut is detected
+	// (fall-1)·interval + timeout to fall·interval + timeout after it
+	// happened, 1.1–1.2 s; rise × interval = 0.5 s of answers bring it
+	// back. At 10% random loss a run of 8 misses starts about once in 10^8
+	// probes (≈0.009 false downs per target per day), and the 100-probe
+	// window (10 s) needs 40% loss to take a target down. The recipe pinged
+	// once every 10 s and flipped on one lost packet.
 	DefaultProfile: {
-		Interval: 250 * time.Millisecond,
-		Timeout:  500 * time.Millisecond,
-		Fall:     6,
-		Rise:     4,
-		Window:   40, // 10 s of probes for loss and RTT
-		LossDown: 40, // 40% loss over the window takes a target down
-		LossUp:   20, // and it must be under 20% to come back
-		RTTDown:  0,  // RTT does not decide
-	},
-	// fast is for links where half a second matters: 5 × 100 ms.
-	"fast": {
 		Interval: 100 * time.Millisecond,
+		Timeout:  400 * time.Millisecond,
+		Fall:     8,
+		Rise:     5,
+		Window:   100, // 10 s of probes for loss and RTT
+		LossDown: 40,  // 40% loss over the window takes a target down
+		LossUp:   20,  // and it must be under 20% to come back
+		RTTDown:  0,   // RTT does not decide
+	},
+	// fast is for links where half a second matters: 9 misses × 50 ms +
+	// 250 ms timeout notice a dead link in 0.65–0.7 s. Many short probes
+	// rather than a few long ones: at 10% random loss, 9 misses in a row
+	// happen about once in 10^9 probes (≈0.002 false downs per target per
+	// day) where 100 ms × 5 gave ~8 per day (probe package simulation).
+	"fast": {
+		Interval: 50 * time.Millisecond,
 		Timeout:  250 * time.Millisecond,
-		Fall:     5,
-		Rise:     4,
-		Window:   40, // 4 s of probes
+		Fall:     9,
+		Rise:     6,  // 300 ms of answers
+		Window:   80, // 4 s of probes
 		LossDown: 40,
 		LossUp:   20,
 	},

@@ -1,0 +1,71 @@
+// Package lab builds the Linux network-namespace lab that stands in for a
+// CARP pair of OpenBSD firewalls and their ISPs in tests, `make demo` and
+// `make lab-bench`. It owns the namespaces, links, addresses and routes of
+// that topology, fault injection with nft, and their teardown.
+//
+// # Topology
+//
+// Namespaces are named gwlab-<pid>-<n>-<role>, so concurrent test processes
+// and labs never clash, and a crashed run's namespaces can be recognised
+// and removed by Sweep. The roles are:
+//
+//	fw1, fw2   the firewalls. Interfaces: wan0, wan1, ... (one per ISP,
+//	           in ISP order), sync0, lan0 — names that pass config
+//	           validation.
+//	isp1, ...  one gateway per ISP. It holds the bridge br0 of that ISP's
+//	           segment, with the gateway address on it; both firewalls'
+//	           uplinks are ports of that bridge (ports named fw1, fw2). It
+//	           also holds Internet4/Internet6 on lo: one "internet host"
+//	           address reachable behind every gateway, the upstream target
+//	           for multi-target probing.
+//	witness    the third cluster member (etcd, gossip); it holds the sync
+//	           bridge br0 joining fw1 sync0, fw2 sync0 and itself.
+//	lan        a LAN host; it holds the LAN bridge br0 joining fw1 lan0,
+//	           fw2 lan0 and itself.
+//
+// Addresses come from documentation and benchmarking ranges only:
+//
+//	ISP i segment   198.18.i.0/24, 2001:db8:i::/64; gateway .1 / ::1,
+//	                fwK .1K / ::1K (fw1 198.18.1.11, fw2 198.18.1.12)
+//	internet host   203.0.113.1, 2001:db8:ffff::1 (in every gateway)
+//	sync segment    192.0.2.0/24: fwK 192.0.2.K, witness 192.0.2.100
+//	LAN             198.51.100.0/24: fwK 198.51.100.(K+1), host .100
+//
+// # Routing: why a mis-bound probe takes the wrong uplink
+//
+// Each firewall's main table has its default route via the LAST ISP's
+// gateway. Each uplink address has a policy rule (`ip rule from <addr>
+// table 100+i`) whose table routes the default via that ISP's gateway —
+// what pf's route-to rules in the pass-<link> anchors do on OpenBSD. A probe
+// of the internet host sent from isp1's address therefore leaves by wan0,
+// while a probe that is not bound to its source leaves by the last uplink:
+// dropping everything on the last ISP's segment breaks a mis-bound isp1
+// probe and leaves a correctly bound one working.
+//
+// # Faults
+//
+// Faults are nft rules in table "inet gwlab" of a namespace (input and
+// output hooks): a loss percentage (100 is a hard drop, less uses
+// `numgen random mod 100 < N`), a direction (ingress, egress or both, seen
+// from that namespace), optionally restricted to peer addresses (one
+// firewall only) or an interface. Clear removes them. Every command is
+// exec'd with an argument list, never through a shell.
+//
+// # Processes and extra plumbing
+//
+// Command returns an exec.Cmd running a program inside a role's namespace
+// (`ip netns exec`), e.g. a gwstated agent; IP runs `ip -n <ns> ...` for
+// addresses or routes a test adds to the standard topology; NetnsPath gives
+// the bind mount for setns(2) (probe.WithNetns).
+//
+// # Teardown
+//
+// Close kills the processes still running in the lab's namespaces and
+// deletes the namespaces. Start registers Close with t.Cleanup; SIGINT and
+// SIGTERM close every open lab before the signal takes its default effect;
+// Sweep removes namespaces left by runs that died (their pid is gone).
+//
+// Everything here needs root, iproute2 (`ip`) and nftables (`nft`).
+// Require skips a test when they are missing, or fails it when
+// GWSTATED_REQUIRE_LAB=1.
+package lab

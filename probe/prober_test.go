@@ -1,0 +1,287 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"gwstated/config"
+	"gwstated/linkstate"
+)
+
+var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+type emitted struct {
+	at time.Time
+	o  linkstate.Observation
+}
+
+// recorder collects emitted Observations; it checks that emit is never
+// called concurrently.
+type recorder struct {
+	mu   sync.Mutex
+	busy bool
+	all  []emitted
+	t    *testing.T
+}
+
+func (r *recorder) emit(o linkstate.Observation) {
+	r.mu.Lock()
+	if r.busy {
+		r.t.Error("emit called concurrently")
+	}
+	r.busy = true
+	r.all = append(r.all, emitted{time.Now(), o})
+	r.busy = false
+	r.mu.Unlock()
+}
+
+// changes returns the state changes of one link (the first Unknown included).
+func (r *recorder) changes(link string) []emitted {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []emitted
+	last := linkstate.State(255)
+	for _, e := range r.all {
+		if e.o.Link == link && e.o.State != last {
+			out = append(out, e)
+			last = e.o.State
+		}
+	}
+	return out
+}
+
+func link(name string, profile string, targets ...string) config.Link {
+	l := config.Link{Name: name, Interface: "wan0", Probe: config.Probe{Profile: profile}}
+	for _, t := range targets {
+		l.Probe.Targets = append(l.Probe.Targets, netip.MustParseAddr(t))
+	}
+	l.Gateway = l.Probe.Targets[0]
+	return l
+}
+
+// runFor runs a prober in the bubble for d of fake time.
+func runFor(t *testing.T, p *Prober, rec *recorder, d time.Duration) error {
+	ctx, cancel := context.WithCancel(t.Context())
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err = p.Run(ctx, rec.emit)
+	}()
+	time.Sleep(d)
+	cancel()
+	<-done
+	return err
+}
+
+// Exact detection time of a hard loss. With sends at s_k = start + offset +
+// k·interval and the first lost request j (the first sent at or after the
+// cut), the miss of request k is known at s_k + timeout, so the target — and
+// the link — goes down at s_(j+fall-1) + timeout: between
+// (fall-1)·interval + timeout and fall·interval + timeout after the cut.
+func TestDetectionTime(t *testing.T) {
+	for _, name := range []string{"default", "fast"} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				start := time.Now()
+				net := newFakeNet()
+				gw := netip.MustParseAddr("198.18.1.1")
+				cut := start.Add(5*time.Second + 37*time.Millisecond)
+				net.set(gw, func(_ uint64, sent time.Time) (bool, time.Duration) {
+					return !sent.Before(cut), 2 * time.Millisecond
+				})
+				cfg := &config.Config{Links: []config.Link{link("isp1", name, gw.String())}}
+				p, err := New(cfg, discard, WithTransport(net))
+				if err != nil {
+					t.Fatal(err)
+				}
+				params, _ := ParamsFor(cfg.Links[0])
+				rec := &recorder{t: t}
+				if err := runFor(t, p, rec, 10*time.Second); err != nil {
+					t.Fatal(err)
+				}
+				ch := rec.changes("isp1")
+				if len(ch) != 3 || ch[0].o.State != linkstate.Unknown || ch[1].o.State != linkstate.Up || ch[2].o.State != linkstate.Down {
+					t.Fatalf("changes %+v, want unknown, up, down", ch)
+				}
+				offset := p.Specs()[0].Offset
+				j := (cut.Sub(start) - offset + params.Interval - 1) / params.Interval // first send at or after the cut
+				want := start.Add(offset + (j+time.Duration(params.Fall)-1)*params.Interval + params.Timeout)
+				if !ch[2].at.Equal(want) || !ch[2].o.Since.Equal(want) {
+					t.Errorf("down emitted at %v (since %v), want %v", ch[2].at.Sub(start), ch[2].o.Since.Sub(start), want.Sub(start))
+				}
+				lat := ch[2].at.Sub(cut)
+				lo := time.Duration(params.Fall-1)*params.Interval + params.Timeout
+				hi := time.Duration(params.Fall)*params.Interval + params.Timeout
+				if lat < lo || lat > hi {
+					t.Errorf("detection %v outside [%v, %v]", lat, lo, hi)
+				}
+				// Up after exactly rise answers: request rise-1 answered after 2ms.
+				wantUp := start.Add(offset + time.Duration(params.Rise-1)*params.Interval + 2*time.Millisecond)
+				if !ch[1].at.Equal(wantUp) {
+					t.Errorf("up at %v, want %v", ch[1].at.Sub(start), wantUp.Sub(start))
+				}
+				t.Logf("%s: cut at +%v, down %v later (bounds %v..%v)", name, cut.Sub(start), lat, lo, hi)
+			})
+		})
+	}
+}
+
+// The gateway answers, the upstream targets are dead: with need 2 the link
+// is down; with need 1 it is up. A second link is unaffected.
+func TestProberKOfN(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := newFakeNet()
+		up := func(uint64, time.Time) (bool, time.Duration) { return false, time.Millisecond }
+		dead := func(uint64, time.Time) (bool, time.Duration) { return true, 0 }
+		net.set(netip.MustParseAddr("198.18.1.1"), up)
+		net.set(netip.MustParseAddr("203.0.113.1"), dead)
+		net.set(netip.MustParseAddr("203.0.113.2"), dead)
+		net.set(netip.MustParseAddr("198.18.2.1"), up)
+		l1 := link("isp1", "fast", "198.18.1.1", "203.0.113.1", "203.0.113.2")
+		l1.Probe.Need = 2
+		l2 := link("isp2", "fast", "198.18.2.1", "203.0.113.1")
+		l2.Probe.Need = 1
+		cfg := &config.Config{Links: []config.Link{l1, l2}}
+		p, err := New(cfg, discard, WithTransport(net), WithHeartbeat(500*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := &recorder{t: t}
+		if err := runFor(t, p, rec, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		c1, c2 := rec.changes("isp1"), rec.changes("isp2")
+		if len(c1) != 2 || c1[1].o.State != linkstate.Down {
+			t.Errorf("isp1 (gateway up, upstreams dead, need 2): %+v, want unknown then down", c1)
+		}
+		if len(c2) != 2 || c2[1].o.State != linkstate.Up {
+			t.Errorf("isp2 (gateway up, need 1): %+v, want unknown then up", c2)
+		}
+		snap := p.Snapshot()
+		if s := snap["isp1"]; s.State != linkstate.Down || len(s.Targets) != 3 || s.Targets[0].State != linkstate.Up {
+			t.Errorf("snapshot isp1: %+v", s)
+		}
+		// Heartbeats: about one per 500ms per link, each with a larger Seq.
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		n := 0
+		for i, e := range rec.all {
+			if i > 0 && e.o.Seq != rec.all[i-1].o.Seq+1 {
+				t.Errorf("seq %d after %d", e.o.Seq, rec.all[i-1].o.Seq)
+			}
+			if e.o.Link == "isp2" {
+				n++
+			}
+		}
+		if n < 10 || n > 12 {
+			t.Errorf("%d observations of isp2 in 5s with a 500ms heartbeat", n)
+		}
+	})
+}
+
+// Requests spread over the interval: 16 links × 4 targets never send two
+// requests within interval/(2·64) of each other in the first round.
+func TestSpread(t *testing.T) {
+	var links []config.Link
+	for i := range 16 {
+		links = append(links, link("l"+string(rune('a'+i)), "fast",
+			netip.AddrFrom4([4]byte{198, 18, byte(i), 1}).String(), "203.0.113.1", "203.0.113.2", "203.0.113.3"))
+	}
+	p, err := New(&config.Config{Links: links}, discard, WithTransport(newFakeNet()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs := p.Specs()
+	interval := specs[0].Interval
+	for i, s := range specs {
+		if s.Offset < 0 || s.Offset >= interval {
+			t.Errorf("spec %d offset %v outside [0, %v)", i, s.Offset, interval)
+		}
+		if i > 0 && s.Offset-specs[i-1].Offset < interval/time.Duration(2*len(specs)) {
+			t.Errorf("specs %d and %d %v apart", i-1, i, s.Offset-specs[i-1].Offset)
+		}
+	}
+	q, _ := New(&config.Config{Links: links}, discard, WithTransport(newFakeNet()))
+	for i, s := range q.Specs() {
+		if s.Offset != specs[i].Offset {
+			t.Fatalf("offsets are not deterministic: %v vs %v", s.Offset, specs[i].Offset)
+		}
+	}
+}
+
+type failing struct{ err error }
+
+func (f failing) Ping(context.Context, Spec, Handler) error { return f.err }
+
+func TestNoPrivilegeStopsRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := &config.Config{Links: []config.Link{link("isp1", "default", "198.18.1.1")}}
+		p, err := New(cfg, discard, WithTransport(failing{err: ErrNoPrivilege}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = p.Run(t.Context(), func(linkstate.Observation) {})
+		if !errors.Is(err, ErrNoPrivilege) {
+			t.Fatalf("Run: %v, want ErrNoPrivilege", err)
+		}
+		if err := p.Run(t.Context(), func(linkstate.Observation) {}); err == nil {
+			t.Error("second Run accepted")
+		}
+	})
+}
+
+// flaky fails its first Ping and works afterwards.
+type flaky struct {
+	fakeNet *fakeNet
+	mu      sync.Mutex
+	calls   int
+}
+
+func (f *flaky) Ping(ctx context.Context, s Spec, h Handler) error {
+	f.mu.Lock()
+	f.calls++
+	first := f.calls == 1
+	f.mu.Unlock()
+	if first {
+		return errors.New("bind: cannot assign requested address")
+	}
+	return f.fakeNet.Ping(ctx, s, h)
+}
+
+func TestTransportFailureIsDownThenRetried(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := &config.Config{Links: []config.Link{link("isp1", "default", "198.18.1.1")}}
+		p, err := New(cfg, discard, WithTransport(&flaky{fakeNet: newFakeNet()}), WithRetry(2*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := &recorder{t: t}
+		start := time.Now()
+		if err := runFor(t, p, rec, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		ch := rec.changes("isp1")
+		if len(ch) != 3 || ch[1].o.State != linkstate.Down || !ch[1].at.Equal(start) || ch[2].o.State != linkstate.Up || ch[2].at.Sub(start) < 2*time.Second {
+			t.Fatalf("changes %+v: want down at once, up after the 2s retry", ch)
+		}
+	})
+}
+
+func TestNewRejects(t *testing.T) {
+	for name, l := range map[string]config.Link{
+		"need": func() config.Link { l := link("isp1", "default", "198.18.1.1"); l.Probe.Need = 2; return l }(),
+		"rise": func() config.Link { l := link("isp1", "default", "198.18.1.1"); l.Probe.Window = 2; return l }(),
+	} {
+		if _, err := New(&config.Config{Links: []config.Link{l}}, discard, WithTransport(newFakeNet())); !errors.Is(err, ErrConfig) {
+			t.Errorf("%s: New: %v, want ErrConfig", name, err)
+		}
+	}
+}
