@@ -1,0 +1,187 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"gwstated/cluster"
+	"gwstated/config"
+	"gwstated/linkstate"
+)
+
+// singleAgent runs one agent whose config text the test can replace, with
+// etcd at an address where nothing listens (etcd unreachable).
+type singleAgent struct {
+	mu     sync.Mutex
+	yaml   string
+	dir    string
+	reload chan struct{}
+	reg    *prometheus.Registry
+	cancel context.CancelFunc
+	done   chan error
+}
+
+const soloConfig = `
+cluster:
+  name: solo
+  on_etcd_loss: hold
+  gossip: {insecure: true, bind: 127.0.0.1:%[1]d}
+  etcd: {endpoints: [http://127.0.0.1:%[2]d], dial_timeout: 200ms, request_timeout: 200ms}
+lan: {interface: dc0, network: 192.168.0.0/24}
+links:
+  - {name: isp1, interface: fxp0, gateway: 198.51.100.100}
+  - {name: isp2, interface: fxp1, gateway: 203.0.113.200}
+sticky: [{name: https, proto: tcp, ports: [%[4]s]}]
+pf: {backend: dir, dir: %[3]s}
+metrics: {listen: ""}
+nodes: {fw1: {}}
+`
+
+func (s *singleAgent) setPorts(t *testing.T, ports string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.yaml = strings.Replace(s.yaml, "ports: ["+s.portsNow()+"]", "ports: ["+ports+"]", 1)
+}
+
+func (s *singleAgent) portsNow() string {
+	i := strings.Index(s.yaml, "ports: [")
+	j := strings.Index(s.yaml[i:], "]")
+	return s.yaml[i+len("ports: [") : i+j]
+}
+
+func startSolo(t *testing.T, state *stateFile) *singleAgent {
+	t.Helper()
+	dir := t.TempDir()
+	s := &singleAgent{
+		dir:    dir,
+		yaml:   fmt.Sprintf(soloConfig, freePort(t), freePort(t), filepath.Join(dir, "anchors"), "443"),
+		reload: make(chan struct{}),
+		reg:    prometheus.NewRegistry(),
+		done:   make(chan error, 1),
+	}
+	stateDir := filepath.Join(dir, "state")
+	if state != nil {
+		if err := os.MkdirAll(stateDir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := writeState(stateDir, *state); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	opts := Options{
+		StateDir: stateDir,
+		Log:      slog.New(slog.NewTextHandler(testWriter{t}, nil)),
+		Reload:   s.reload,
+		Registry: s.reg,
+		LoadConfig: func() (*config.Config, error) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return config.Parse([]byte(s.yaml), "fw1")
+		},
+		NewProber: func(*config.Config, *slog.Logger) (Prober, error) { return newScripted(), nil },
+	}
+	go func() { s.done <- Run(ctx, opts) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-s.done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return s
+}
+
+func (s *singleAgent) anchor(name string) string {
+	b, _ := os.ReadFile(filepath.Join(s.dir, "anchors", name+".conf"))
+	return string(b)
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond) // polling with a deadline
+	}
+}
+
+// A restarted node applies the verdict of its state file at once, even
+// with etcd unreachable and no probe result yet: never "all down" at boot.
+func TestBootAppliesStateFileWithoutEtcd(t *testing.T) {
+	st := stateFile{Verdict: cluster.VerdictRecord{Verdict: linkstate.Verdict{
+		Seq: 41,
+		Links: map[string]linkstate.LinkVerdict{
+			"isp1": {State: linkstate.Down, Observed: linkstate.Down},
+			"isp2": {State: linkstate.Up, Observed: linkstate.Up},
+		},
+		Active: []string{"isp2"},
+	}, Leader: "fw2"}}
+	s := startSolo(t, &st)
+	waitFor(t, "the state file's verdict in the anchors", func() bool {
+		lb := s.anchor("loadbalance")
+		return strings.Contains(lb, "203.0.113.200") && !strings.Contains(lb, "198.51.100.100") &&
+			strings.TrimSpace(s.anchor("nat-isp1")) == ""
+	})
+	b, err := os.ReadFile(filepath.Join(s.dir, "anchors", "applied.json"))
+	if err != nil || !strings.Contains(string(b), `"seq":41`) {
+		t.Fatalf("applied.json = %s, %v; want seq 41", b, err)
+	}
+}
+
+// SIGHUP: an invalid config is refused and the old one keeps running; a
+// valid one is applied.
+func TestReload(t *testing.T) {
+	st := stateFile{Verdict: cluster.VerdictRecord{Verdict: linkstate.Verdict{
+		Seq: 7,
+		Links: map[string]linkstate.LinkVerdict{
+			"isp1": {State: linkstate.Up}, "isp2": {State: linkstate.Up},
+		},
+		Active: []string{"isp1", "isp2"},
+	}}}
+	s := startSolo(t, &st)
+	waitFor(t, "port 443 in applications", func() bool { return strings.Contains(s.anchor("applications"), "port 443") })
+
+	// A hostile port list is not a valid config: refused.
+	s.setPorts(t, "443; pass in all")
+	s.reload <- struct{}{}
+	waitFor(t, "the invalid reload to be counted", func() bool {
+		return reloads(s.reg, "invalid") == 1
+	})
+	if !strings.Contains(s.anchor("applications"), "port 443") {
+		t.Fatalf("applications changed after an invalid reload:\n%s", s.anchor("applications"))
+	}
+
+	s.setPorts(t, "8443")
+	s.reload <- struct{}{}
+	waitFor(t, "port 8443 in applications", func() bool { return strings.Contains(s.anchor("applications"), "port 8443") })
+}
+
+// reloads reads gwstated_config_reloads_total{result} from reg.
+func reloads(reg *prometheus.Registry, result string) float64 {
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() != "gwstated_config_reloads_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" && l.GetValue() == result {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
