@@ -126,3 +126,8 @@ type NodeRecord struct {
 	Leader       bool                             `json:"leader"`
 	LeaderSince  time.Time                        `json:"leader_since,omitzero"`
 }
+
+// AuditCounter is the key holding the newest audit sequence number (decimal).
+// Every writer of audit records (the leader, gwctl drain) bumps it in the
+// same txn, guarded by its mod revision, so sequences never collide.
+func (k Keys) AuditCounter() string { return k.Prefix + "audit-seq" }

@@ -1,0 +1,163 @@
+package cluster
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"gwstated/config"
+)
+
+// ErrEtcdUnreachable is returned when no etcd endpoint answers within the
+// dial timeout. Callers test for it with errors.Is.
+var ErrEtcdUnreachable = errors.New("etcd unreachable")
+
+// defaultDialTimeout is used when cluster.etcd.dial_timeout is zero.
+const defaultDialTimeout = 2 * time.Second
+
+// NewClient connects to etcd as cluster.etcd says: the endpoints (or, when
+// an embedded member is configured and no endpoints are given, the embedded
+// member's client URL), the dial timeout, TLS from the ca/cert/key files and
+// username + password (read from password_file, trailing newline trimmed).
+//
+// It checks that at least one endpoint answers within the dial timeout and
+// returns an error wrapping ErrEtcdUnreachable naming the endpoints and the
+// timeout otherwise. This is the constructor for gwctl and other one-shot
+// readers; the agent's Node dials without the check because it must start
+// (and hold or decide on gossip) while etcd is down.
+func NewClient(ctx context.Context, cfg config.Etcd, log *slog.Logger) (*clientv3.Client, error) {
+	cli, err := dial(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkReachable(ctx, cli, cfg); err != nil {
+		cli.Close()
+		return nil, err
+	}
+	return cli, nil
+}
+
+// Endpoints returns the etcd endpoints a client of cfg dials.
+func Endpoints(cfg config.Etcd) []string {
+	if len(cfg.Endpoints) > 0 {
+		return cfg.Endpoints
+	}
+	if cfg.Embed != nil && cfg.Embed.ClientURL != "" {
+		return []string{cfg.Embed.ClientURL}
+	}
+	return nil
+}
+
+func dialTimeout(cfg config.Etcd) time.Duration {
+	if cfg.DialTimeout > 0 {
+		return cfg.DialTimeout
+	}
+	return defaultDialTimeout
+}
+
+// dial builds a client without waiting for a connection (gRPC connects in
+// the background). With a username set, clientv3 authenticates here, which
+// needs a reachable endpoint.
+func dial(ctx context.Context, cfg config.Etcd, log *slog.Logger) (*clientv3.Client, error) {
+	eps := Endpoints(cfg)
+	if len(eps) == 0 {
+		return nil, errors.New("cluster.etcd.endpoints: no endpoint configured (and no cluster.etcd.embed client_url)")
+	}
+	c := clientv3.Config{
+		Endpoints:            eps,
+		DialTimeout:          dialTimeout(cfg),
+		DialKeepAliveTime:    2 * time.Second,
+		DialKeepAliveTimeout: 2 * time.Second,
+		Context:              context.WithoutCancel(ctx),
+		Logger:               zap.NewNop(),
+	}
+	if cfg.TLS.CA != "" || cfg.TLS.Cert != "" || cfg.TLS.Key != "" {
+		t, err := clientTLS(cfg.TLS)
+		if err != nil {
+			return nil, err
+		}
+		c.TLS = t
+	}
+	if cfg.Username != "" {
+		if cfg.PasswordFile == "" {
+			return nil, errors.New("cluster.etcd.password_file: required when cluster.etcd.username is set")
+		}
+		b, err := os.ReadFile(cfg.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("cluster.etcd.password_file: %w", err)
+		}
+		c.Username = cfg.Username
+		c.Password = strings.TrimRight(string(b), "\r\n")
+	} else if cfg.PasswordFile != "" {
+		return nil, errors.New("cluster.etcd.username: required when cluster.etcd.password_file is set")
+	}
+	cli, err := clientv3.New(c)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("%w: %s did not answer within %s (cluster.etcd.dial_timeout): %v",
+				ErrEtcdUnreachable, strings.Join(eps, ", "), c.DialTimeout, err)
+		}
+		return nil, fmt.Errorf("etcd client for %s: %w", strings.Join(eps, ", "), err)
+	}
+	if log != nil {
+		log.Debug("etcd client created", "endpoints", eps, "tls", c.TLS != nil, "auth", c.Username != "")
+	}
+	return cli, nil
+}
+
+// checkReachable asks every endpoint for its status, in turn, each within
+// the dial timeout; one answer is enough.
+func checkReachable(ctx context.Context, cli *clientv3.Client, cfg config.Etcd) error {
+	timeout := dialTimeout(cfg)
+	var errs []error
+	for _, ep := range cli.Endpoints() {
+		sctx, cancel := context.WithTimeout(ctx, timeout)
+		_, err := cli.Status(sctx, ep)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", ep, err))
+	}
+	return fmt.Errorf("%w: no endpoint answered within %s (cluster.etcd.dial_timeout): %w",
+		ErrEtcdUnreachable, timeout, errors.Join(errs...))
+}
+
+// clientTLS builds the client TLS configuration from PEM files.
+func clientTLS(t config.TLS) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if t.CA != "" {
+		pem, err := os.ReadFile(t.CA)
+		if err != nil {
+			return nil, fmt.Errorf("cluster.etcd.tls.ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("cluster.etcd.tls.ca: %s holds no PEM certificate", t.CA)
+		}
+		tc.RootCAs = pool
+	}
+	if (t.Cert == "") != (t.Key == "") {
+		return nil, errors.New("cluster.etcd.tls: cert and key must be given together")
+	}
+	if t.Cert != "" {
+		kp, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+		if err != nil {
+			return nil, fmt.Errorf("cluster.etcd.tls.cert/key: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{kp}
+	}
+	return tc, nil
+}
