@@ -98,6 +98,7 @@ type agent struct {
 	okHash  string
 	lastRec *cluster.AppliedRecord
 	gen     *generation
+	embErr  <-chan error // the embedded etcd member's fatal errors
 	attempt int
 }
 
@@ -147,6 +148,17 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if err := Restrict(restrictPaths(o, cfg)); err != nil {
 		return fmt.Errorf("privilege reduction: %w", err)
+	}
+	if cfg.Embed() != nil {
+		// The member joins its cluster once a quorum of initial_cluster is
+		// up; the rules of the state file are already in force meanwhile.
+		a.log.Info("starting the embedded etcd member", "data_dir", cfg.Embed().DataDir)
+		emb, err := cluster.StartEmbedded(ctx, cfg, o.Log)
+		if err != nil {
+			return fmt.Errorf("embedded etcd member: %w", err)
+		}
+		defer emb.Close() // after the node has stopped (defers run in reverse)
+		a.embErr = emb.Err()
 	}
 
 	var wg sync.WaitGroup
@@ -311,6 +323,11 @@ func (a *agent) loop(ctx context.Context) error {
 			return nil
 		case err := <-g.errc:
 			return err
+		case err := <-a.embErr:
+			if err != nil {
+				return fmt.Errorf("embedded etcd member: %w", err)
+			}
+			a.embErr = nil
 		case rec, ok := <-verdicts:
 			if !ok {
 				select {
