@@ -52,6 +52,12 @@ type TargetObs struct {
 	State State         `json:"state"`
 	Loss  float64       `json:"loss"` // percent 0..100 over the probe window
 	RTT   time.Duration `json:"rtt"`  // mean RTT over the window's answered probes
+	// Misses is the run of unanswered probes up to now (0 after an answer).
+	Misses int `json:"misses,omitempty"`
+	// Probes is how many results the loss window holds.
+	Probes int `json:"probes,omitempty"`
+	// Reason says which rule last set State: fall, loss, rtt, rise, failed.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Observation is one node's view of one link, as emitted by probe/ and

@@ -65,9 +65,10 @@ func (l *Link) Observation() linkstate.Observation {
 	o := linkstate.Observation{Link: l.Name, State: l.state, Since: l.since}
 	o.Targets = make([]linkstate.TargetObs, len(l.Targets))
 	for i, t := range l.Targets {
-		s, _, _ := t.State()
+		s, _, why := t.State()
 		rtt, _ := t.RTT()
-		to := linkstate.TargetObs{Addr: l.Addrs[i], State: s, Loss: t.Loss(), RTT: rtt}
+		to := linkstate.TargetObs{Addr: l.Addrs[i], State: s, Loss: t.Loss(), RTT: rtt,
+			Misses: t.Misses(), Probes: t.Results(), Reason: string(why)}
 		o.Targets[i] = to
 		if t.LastOK().After(o.LastOK) {
 			o.LastOK = t.LastOK()

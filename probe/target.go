@@ -109,6 +109,12 @@ func NewTarget(p Params) *Target {
 // State returns the target's state, when it last changed and why.
 func (t *Target) State() (linkstate.State, time.Time, Reason) { return t.state, t.since, t.reason }
 
+// Misses is the current run of unanswered requests (0 after an answer).
+func (t *Target) Misses() int { return t.miss }
+
+// Results is how many results the window holds (at most Params.Window).
+func (t *Target) Results() int { return t.n }
+
 // LastOK is the time of the last answered request (zero: none yet).
 func (t *Target) LastOK() time.Time { return t.lastOK }
 

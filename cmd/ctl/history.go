@@ -302,7 +302,15 @@ func evidencePhrase(e linkstate.Evidence, to linkstate.State, loc *time.Location
 	}
 	if len(e.Targets) > 0 {
 		for _, t := range e.Targets {
-			parts = append(parts, fmtLoss(t.Loss)+" loss to "+t.Addr.String())
+			switch {
+			case t.State == linkstate.Down && t.Reason == "fall" && t.Misses > 0:
+				// taken down by a run of misses: "8/8 lost to 198.51.100.100"
+				parts = append(parts, fmt.Sprintf("%d/%d lost to %s", t.Misses, t.Misses, t.Addr))
+			case t.Probes > 0:
+				parts = append(parts, fmt.Sprintf("%s loss over %d probes to %s", fmtLoss(t.Loss), t.Probes, t.Addr))
+			default:
+				parts = append(parts, fmtLoss(t.Loss)+" loss to "+t.Addr.String())
+			}
 		}
 	} else {
 		parts = append(parts, fmtLoss(e.Loss)+" loss")
