@@ -617,7 +617,13 @@ func (m *metricsServer) Close() error { return m.srv.Close() }
 // restrictPaths is everything the agent reaches on disk once running
 // (unveil(2) on OpenBSD; see privsep.go).
 func restrictPaths(o Options, cfg *config.Config) Paths {
-	p := Paths{Config: o.ConfigPath, Exec: DefaultExec}
+	// A firewall node runs unveiled but unpledged (see Promises: pledge
+	// cannot express the prober's raw-socket options); a witness has no
+	// prober and runs no programs, so it is pledged too.
+	p := Paths{Config: o.ConfigPath, Exec: DefaultExec, Pledge: cfg.IsWitness(), Witness: cfg.IsWitness()}
+	if cfg.IsWitness() {
+		p.Exec = nil
+	}
 	g := cfg.Gossip()
 	e := cfg.Cluster.Etcd
 	p.Read = append(p.Read, g.KeyFile, e.PasswordFile, e.TLS.CA, e.TLS.Cert, e.TLS.Key)

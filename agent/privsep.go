@@ -20,6 +20,9 @@ type Paths struct {
 	// set when nothing can set up a socket the pledge forbids once it is in
 	// force; see Promises and gwstated(8), SECURITY.
 	Pledge bool
+	// Witness selects the witness's smaller promise set (WitnessPromises):
+	// a witness has no prober and runs no programs, so it can pledge.
+	Witness bool
 }
 
 // DefaultExec lists the base-system programs gwstated runs on OpenBSD:
@@ -115,6 +118,16 @@ var promises = []promise{
 	{"proc", "fork the pfctl/route/ifconfig children and kill one that overruns its timeout"},
 	{"exec", "run /sbin/pfctl, /sbin/route and /sbin/ifconfig, which start unpledged and unveiled"},
 }
+
+// witnessPromises is the pledge(2) set of a witness (gwstated --witness):
+// an etcd member and gossip, no probes, no pf, no children.
+var witnessPromises = []string{"stdio", "rpath", "wpath", "cpath", "fattr", "flock", "inet", "route"}
+
+// WitnessPromises returns the promise string Restrict uses for a witness:
+// Promises less "proc" and "exec" (it runs no programs). A witness opens
+// no raw sockets, so nothing it does needs more than "inet"; the agent
+// pledges every witness.
+func WitnessPromises() string { return strings.Join(witnessPromises, " ") }
 
 // Promises returns the pledge(2) promise string Restrict uses when
 // Paths.Pledge is set.

@@ -39,9 +39,13 @@ func Restrict(p Paths) error {
 	if !p.Pledge {
 		return nil
 	}
+	promises := Promises()
+	if p.Witness {
+		promises = WitnessPromises()
+	}
 	// PledgePromises leaves execpromises unset, so children run unpledged.
-	if err := unix.PledgePromises(Promises()); err != nil {
-		return fmt.Errorf("privsep: pledge %q: %w", Promises(), err)
+	if err := unix.PledgePromises(promises); err != nil {
+		return fmt.Errorf("privsep: pledge %q: %w", promises, err)
 	}
 	return nil
 }

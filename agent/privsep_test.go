@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -124,5 +125,19 @@ func TestRestrictKeepsFilesReachable(t *testing.T) {
 	}
 	if err := os.WriteFile(filepath.Join(dir, "state.json"), []byte("{}"), 0o600); err != nil {
 		t.Errorf("state dir not writable after Restrict: %v", err)
+	}
+}
+
+func TestWitnessPromises(t *testing.T) {
+	all := strings.Fields(Promises())
+	for _, w := range strings.Fields(WitnessPromises()) {
+		if !slices.Contains(all, w) {
+			t.Errorf("witness promise %q is not one of the firewall's %q", w, Promises())
+		}
+	}
+	for _, never := range []string{"proc", "exec"} {
+		if slices.Contains(strings.Fields(WitnessPromises()), never) {
+			t.Errorf("a witness runs no programs: %q must not be in %q", never, WitnessPromises())
+		}
 	}
 }
