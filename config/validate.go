@@ -431,6 +431,9 @@ func (c *Config) checkCluster(k *checker) {
 	if e.Username != "" && e.PasswordFile == "" {
 		k.add("cluster.etcd.password_file", "", "is required with a username")
 	}
+	if e.Username == "" && e.PasswordFile != "" {
+		k.add("cluster.etcd.username", "", "is required with a password_file")
+	}
 	k.absPath("cluster.etcd.password_file", e.PasswordFile, false)
 	k.absPath("cluster.etcd.tls.ca", e.TLS.CA, false)
 	k.absPath("cluster.etcd.tls.cert", e.TLS.Cert, false)
