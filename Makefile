@@ -5,7 +5,7 @@ VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 PKGS      := ./...
 
-.PHONY: all help build test bench cross lint clean demo lab-bench
+.PHONY: all help build test bench cross lint clean demo lab-bench lab-deps
 
 all: build
 
@@ -44,6 +44,19 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	GOOS=openbsd GOARCH=amd64 $(GO) vet $(PKGS)
+
+# The lab needs root, ip and nft; both build what they run themselves.
+demo: lab-deps
+	$(GO) run ./lab/demo
+
+# LAB_BENCH_FLAGS, e.g. "-cuts 5 -soak 30s" for a quick run; see go run ./lab/bench -h
+lab-bench: lab-deps
+	$(GO) run ./lab/bench $(LAB_BENCH_FLAGS)
+
+# the lab's system tools (ip, nft, ping, mandoc, python3), installed with apt
+# when missing
+lab-deps:
+	@lab/install-deps.sh
 
 clean:
 	rm -rf $(BIN) dist

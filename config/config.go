@@ -65,8 +65,8 @@ func (c *Config) Gossip() Gossip {
 	return g
 }
 
-// Embed returns cluster.etcd.embed with the selected node's peer_url and
-// client_url overrides applied, or nil when no etcd member runs in-process.
+// Embed returns cluster.etcd.embed with the selected node's data_dir,
+// peer_url and client_url overrides applied, or nil when no etcd member runs in-process.
 func (c *Config) Embed() *Embed {
 	e := c.Cluster.Etcd.Embed
 	if e == nil {
@@ -79,6 +79,9 @@ func (c *Config) Embed() *Embed {
 	}
 	if n.ClientURL != "" {
 		out.ClientURL = n.ClientURL
+	}
+	if n.DataDir != "" {
+		out.DataDir = n.DataDir
 	}
 	return &out
 }

@@ -162,6 +162,7 @@ type NodeGossip struct {
 
 // NodeEtcd overrides cluster.etcd.embed for one node.
 type NodeEtcd struct {
+	DataDir   string `mapstructure:"data_dir" json:"data_dir,omitempty"`
 	PeerURL   string `mapstructure:"peer_url" json:"peer_url,omitempty"`
 	ClientURL string `mapstructure:"client_url" json:"client_url,omitempty"`
 }

@@ -711,6 +711,7 @@ func (c *Config) checkNodes(k *checker) {
 		if spec.Etcd.ClientURL != "" {
 			k.httpURL(p+".etcd.client_url", spec.Etcd.ClientURL)
 		}
+		k.absPath(p+".etcd.data_dir", spec.Etcd.DataDir, false)
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, goleak.Cleanup(removeBinaries)) }
 
 // ping sends count echoes from role's namespace and returns the loss percent.
 func ping(t *testing.T, l *Lab, role string, src, dst netip.Addr, count int) int {

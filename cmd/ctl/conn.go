@@ -71,6 +71,9 @@ func (f *connFlags) open(ctx context.Context) (*conn, error) {
 		c.cfg = cfg
 		c.name = cfg.Cluster.Name
 		etcdCfg = cfg.Cluster.Etcd
+		// With embedded members and no endpoints, dial every node's
+		// client URL (nodes.<n>.etcd.client_url).
+		etcdCfg.Endpoints = cfg.EtcdEndpoints()
 	}
 	if f.endpoints != "" {
 		etcdCfg.Endpoints = nil

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what the namespace lab, the tests and the man-page checks need on
+# a Debian or Ubuntu machine, when it is missing: iproute2 (ip), nftables
+# (nft), iputils-ping (the ifstated baseline of make lab-bench), mandoc and
+# python3 (the pf.conf grammar checker). Used by make demo, make lab-bench
+# and .ci/run. Needs root for apt-get; prints what to install otherwise.
+set -euo pipefail
+
+missing=()
+command -v ip      >/dev/null 2>&1 || missing+=(iproute2)
+command -v nft     >/dev/null 2>&1 || missing+=(nftables)
+command -v ping    >/dev/null 2>&1 || missing+=(iputils-ping)
+command -v mandoc  >/dev/null 2>&1 || missing+=(mandoc)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+	echo "the lab needs: ${missing[*]} (install them as root, then run again)" >&2
+	exit 1
+fi
+echo "installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq "${missing[@]}" >/dev/null
