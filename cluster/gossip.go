@@ -566,11 +566,7 @@ func (e *gossipEvents) NotifyJoin(n *memberlist.Node) {
 	}
 	now := time.Now()
 	g.mu.Lock()
-	mi := g.members[n.Name]
-	if mi == nil {
-		mi = &memberInfo{}
-		g.members[n.Name] = mi
-	}
+	mi := g.memberLocked(n)
 	mi.addr, mi.alive, mi.left, mi.since = n.Address(), true, false, now
 	mi.state = MemberAlive
 	g.events = append(g.events, GossipEvent{Member: Member{Name: n.Name, Addr: mi.addr, State: MemberAlive}, Time: now})
@@ -601,11 +597,7 @@ func (e *gossipEvents) NotifyLeave(n *memberlist.Node) {
 	}
 	now := time.Now()
 	g.mu.Lock()
-	mi := g.members[n.Name]
-	if mi == nil {
-		mi = &memberInfo{addr: n.Address()}
-		g.members[n.Name] = mi
-	}
+	mi := g.memberLocked(n)
 	mi.alive = false
 	if s, ok := g.states[n.Name]; ok && s.Leaving {
 		mi.left = true
@@ -656,3 +648,14 @@ func (w mlWriter) Write(p []byte) (int, error) {
 }
 
 var _ io.Writer = mlWriter{}
+
+// memberLocked returns the record of member n, creating it (with n's
+// address) on first sight. g.mu is held.
+func (g *Gossip) memberLocked(n *memberlist.Node) *memberInfo {
+	mi := g.members[n.Name]
+	if mi == nil {
+		mi = &memberInfo{addr: n.Address()}
+		g.members[n.Name] = mi
+	}
+	return mi
+}

@@ -61,16 +61,7 @@ func (n *Node) readAll(ctx context.Context) (int64, error) {
 			n.deliver(rec, false, true)
 		}
 	}
-	var ovs []linkstate.Override
-	for _, kv := range r.Responses[1].GetResponseRange().Kvs {
-		var o linkstate.Override
-		if err := json.Unmarshal(kv.Value, &o); err != nil {
-			n.log.Error("undecodable override in etcd", "key", string(kv.Key), "err", err)
-			continue
-		}
-		ovs = append(ovs, o)
-	}
-	n.setOverrides(ovs)
+	n.setOverrides(n.decodeOverrides(r.Responses[1].GetResponseRange().Kvs))
 	return r.Header.Revision, nil
 }
 
@@ -138,8 +129,15 @@ func (n *Node) readOverrides(ctx context.Context, rev int64) error {
 	if err != nil {
 		return err
 	}
+	n.setOverrides(n.decodeOverrides(r.Kvs))
+	return nil
+}
+
+// decodeOverrides reads override/<link> values; an undecodable one is
+// logged and skipped.
+func (n *Node) decodeOverrides(kvs []*mvccpb.KeyValue) []linkstate.Override {
 	var ovs []linkstate.Override
-	for _, kv := range r.Kvs {
+	for _, kv := range kvs {
 		var o linkstate.Override
 		if err := json.Unmarshal(kv.Value, &o); err != nil {
 			n.log.Error("undecodable override in etcd", "key", string(kv.Key), "err", err)
@@ -147,6 +145,5 @@ func (n *Node) readOverrides(ctx context.Context, rev int64) error {
 		}
 		ovs = append(ovs, o)
 	}
-	n.setOverrides(ovs)
-	return nil
+	return ovs
 }
