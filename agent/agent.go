@@ -91,15 +91,16 @@ type agent struct {
 	demoter *pfapply.Demoter
 	carpIfs []string
 
-	cur     cluster.VerdictRecord // the verdict to be in force
-	have    bool
-	applied linkstate.Verdict // last verdict applied without error
-	okSeq   uint64
-	okHash  string
-	lastRec *cluster.AppliedRecord
-	gen     *generation
-	embErr  <-chan error // the embedded etcd member's fatal errors
-	attempt int
+	cur      cluster.VerdictRecord // the verdict to be in force
+	have     bool
+	applied  linkstate.Verdict // last verdict applied without error
+	okSeq    uint64
+	okHash   string
+	lastRec  *cluster.AppliedRecord
+	gen      *generation
+	embErr   <-chan error // the embedded etcd member's fatal errors
+	attempt  int          // failed applies in a row of the current verdict
+	retryDue bool         // an apply just failed: (re)arm the retry timer
 }
 
 // Run runs the agent until ctx ends: on start it applies the last verdict
@@ -361,10 +362,10 @@ func (a *agent) loop(ctx context.Context) error {
 				drift = newTicker(a.cfg.PF.DriftInterval)
 			}
 		}
-		if a.attempt > 0 && a.have {
-			// schedule the retry of a failed apply
-			d := a.o.Backoff.Delay(a.attempt - 1)
-			retry.Reset(d)
+		if a.retryDue {
+			// schedule the retry of the apply that just failed
+			a.retryDue = false
+			retry.Reset(a.o.Backoff.Delay(a.attempt - 1))
 		}
 	}
 }
@@ -409,6 +410,7 @@ func (a *agent) apply(ctx context.Context, node Node) {
 	rec := cluster.AppliedRecord{Node: a.cfg.Node, Seq: v.Seq, Hash: rs.Hash, Time: time.Now(), Backend: a.backend}
 	if err != nil {
 		a.attempt++
+		a.retryDue = true
 		a.m.applyErrors.Inc()
 		rec.Error = err.Error()
 		log.Error("apply failed; the previous rules stay where they were not replaced, retrying",

@@ -2,10 +2,12 @@ package agent
 
 import (
 	"encoding/json"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"gwstated/cluster"
+	"gwstated/pfapply"
 )
 
 func clientv3WithPrefix() clientv3.OpOption { return clientv3.WithPrefix() }
@@ -16,4 +18,8 @@ func sameApplied(a, b []byte) bool {
 		return false
 	}
 	return x.Seq == y.Seq && x.Hash == y.Hash && x.Error == "" && y.Error == "" && x.Seq > 0
+}
+
+func pfapplyBackoff(min, max time.Duration) pfapply.Backoff {
+	return pfapply.Backoff{Min: min, Max: max}
 }

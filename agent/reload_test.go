@@ -185,3 +185,83 @@ func reloads(reg *prometheus.Registry, result string) float64 {
 	}
 	return 0
 }
+
+// A failed apply is reported with its error and retried with backoff until
+// it succeeds, without a new verdict.
+func TestApplyRetried(t *testing.T) {
+	dir := t.TempDir()
+	anchors := filepath.Join(dir, "anchors")
+	// A directory where the loadbalance anchor's file must go: the dir
+	// backend's rename onto it fails until the test removes it.
+	if err := os.MkdirAll(filepath.Join(anchors, "loadbalance.conf", "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	yaml := fmt.Sprintf(soloConfig, freePort(t), freePort(t), anchors, "443")
+	node := &fakeNode{verdicts: make(chan cluster.VerdictRecord)}
+	recs := make(chan cluster.AppliedRecord, 100)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Options{
+			StateDir:   filepath.Join(dir, "state"),
+			Log:        slog.New(slog.NewTextHandler(testWriter{t}, nil)),
+			LoadConfig: func() (*config.Config, error) { return config.Parse([]byte(yaml), "fw1") },
+			NewProber:  func(*config.Config, *slog.Logger) (Prober, error) { return newScripted(), nil },
+			NewNode:    func(*config.Config, *slog.Logger) (Node, error) { return node, nil },
+			Backoff:    pfapplyBackoff(20*time.Millisecond, 80*time.Millisecond),
+			Applied:    func(r cluster.AppliedRecord) { recs <- r },
+		})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	node.verdicts <- cluster.VerdictRecord{Verdict: linkstate.Verdict{Seq: 3,
+		Links:  map[string]linkstate.LinkVerdict{"isp1": {State: linkstate.Up}, "isp2": {State: linkstate.Up}},
+		Active: []string{"isp1", "isp2"}}}
+	timeout := time.After(15 * time.Second)
+	for failures := 0; failures < 3; failures++ {
+		select {
+		case r := <-recs:
+			if r.Error == "" {
+				t.Fatalf("apply succeeded while loadbalance.conf is a directory: %+v", r)
+			}
+			if !strings.Contains(r.Error, "loadbalance") {
+				t.Errorf("apply error does not name the anchor: %s", r.Error)
+			}
+		case <-timeout:
+			t.Fatalf("the failed apply was retried %d times in 15 s, want 3 (backoff 20–80 ms)", failures)
+		}
+	}
+	if err := os.RemoveAll(filepath.Join(anchors, "loadbalance.conf")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(15 * time.Second)
+	for {
+		select {
+		case r := <-recs:
+			if r.Error == "" {
+				if r.Seq != 3 {
+					t.Fatalf("retry applied seq %d, want 3", r.Seq)
+				}
+				if !strings.Contains(readFile(t, filepath.Join(anchors, "loadbalance.conf")), "203.0.113.200") {
+					t.Fatal("loadbalance.conf not written by the retry")
+				}
+				return
+			}
+		case <-deadline:
+			t.Fatal("the failed apply was never retried successfully")
+		}
+	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -614,3 +614,35 @@ func TestScenarioEmbeddedEtcd(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestScenarioDrain drains a healthy link with gwctl against the running
+// agents: gwctl returns once both firewalls applied it, the rules drop the
+// link on both, history says who and why; undrain brings it back.
+func TestScenarioDrain(t *testing.T) {
+	c := startCluster(t, ClusterOptions{Profile: "fast"})
+	ctx := t.Context()
+	up := allUp(c)
+	out, err := c.Gwctl(ctx, "drain", "isp2", "--reason", "ISP maintenance, ticket 4711", "--for", "10m", "--wait", "20s")
+	if err != nil {
+		t.Fatalf("gwctl drain: %v\n%s", err, out)
+	}
+	// drain waits for every alive node to apply: the rules are there now.
+	requireRules(t, c, without(up, "isp2"))
+	hist, err := c.Gwctl(ctx, "history", "--link", "isp2", "--limit", "5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(hist, "ISP maintenance, ticket 4711") || !strings.Contains(hist, "drained by") {
+		t.Errorf("history does not record the drain with its reason:\n%s", hist)
+	}
+	// Whatever its exit status, status lists the override with its reason.
+	status, _ := c.Gwctl(ctx, "status")
+	if !strings.Contains(status, "ISP maintenance") {
+		t.Errorf("status does not show the override:\n%s", status)
+	}
+	out, err = c.Gwctl(ctx, "undrain", "isp2", "--wait", "20s")
+	if err != nil {
+		t.Fatalf("gwctl undrain: %v\n%s", err, out)
+	}
+	requireRules(t, c, up)
+}
