@@ -119,9 +119,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	if o.Witness {
-		cfg.Nodes[cfg.Node] = withWitness(cfg.Nodes[cfg.Node])
-	}
+	cfg.Witness = o.Witness
 	a := &agent{o: o, cfg: cfg, log: o.Log.With("node", cfg.Node)}
 	reg := o.Registry
 	if reg == nil {
@@ -181,8 +179,6 @@ func Run(ctx context.Context, o Options) error {
 	defer func() { a.gen.stop() }()
 	return a.loop(ctx)
 }
-
-func withWitness(s config.NodeSpec) config.NodeSpec { s.Witness = true; return s }
 
 // setupPF builds the backend, applier, CARP demoter and reader.
 func (a *agent) setupPF(cfg *config.Config) error {
@@ -525,8 +521,8 @@ func (a *agent) readCARP(ctx context.Context, node Node) {
 func (a *agent) reload(ctx context.Context) bool {
 	g := a.gen
 	cfg, err := a.o.LoadConfig()
-	if err == nil && a.o.Witness {
-		cfg.Nodes[cfg.Node] = withWitness(cfg.Nodes[cfg.Node])
+	if err == nil {
+		cfg.Witness = a.o.Witness
 	}
 	if err == nil && a.have && a.applier != nil {
 		var rs pfapply.Ruleset

@@ -18,7 +18,7 @@ func (c *Config) Self() NodeSpec { return c.Nodes[c.Node] }
 
 // IsWitness reports whether the selected node only runs etcd and gossip
 // (no probes, no pf).
-func (c *Config) IsWitness() bool { return c.Self().Witness }
+func (c *Config) IsWitness() bool { return c.Witness || c.Self().Witness }
 
 // ProbeSource returns the selected node's probe source address for a link,
 // or the zero Addr when the node sets none (the kernel picks the source).

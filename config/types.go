@@ -9,7 +9,10 @@ import (
 // Field tags give the YAML key; every key is documented in gwstated.yaml(5)
 // and in the README's configuration reference.
 type Config struct {
-	Node    string              `mapstructure:"node" json:"node,omitempty"`
+	Node string `mapstructure:"node" json:"node,omitempty"`
+	// Witness is set by gwstated --witness: this node runs as a witness
+	// whatever nodes.<name>.witness says. Not a file key, not in Hash.
+	Witness bool                `mapstructure:"-" json:"-"`
 	Cluster Cluster             `mapstructure:"cluster" json:"cluster"`
 	LAN     LAN                 `mapstructure:"lan" json:"lan"`
 	Links   []Link              `mapstructure:"links" json:"links"`
