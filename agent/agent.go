@@ -94,8 +94,6 @@ type agent struct {
 	cur      cluster.VerdictRecord // the verdict to be in force
 	have     bool
 	applied  linkstate.Verdict // last verdict applied without error
-	okSeq    uint64
-	okHash   string
 	lastRec  *cluster.AppliedRecord
 	gen      *generation
 	embErr   <-chan error // the embedded etcd member's fatal errors
@@ -347,7 +345,7 @@ func (a *agent) loop(ctx context.Context) error {
 		case <-retry.C:
 			a.apply(ctx, g.node)
 		case <-drift.C:
-			a.repair(ctx, g.node)
+			a.repair(ctx)
 		case <-slow.C:
 			st := g.node.Status()
 			a.m.status(st)
@@ -423,7 +421,7 @@ func (a *agent) apply(ctx context.Context, node Node) {
 			}
 		}
 		a.m.verdictApplied(a.applied, v)
-		a.applied, a.okSeq, a.okHash = v, v.Seq, rs.Hash
+		a.applied = v
 		if err := writeState(a.o.StateDir, stateFile{Verdict: a.cur, Hash: rs.Hash, Time: rec.Time}); err != nil {
 			log.Warn("cannot save the local state file; a restart without etcd would start without it", "err", err)
 		}
@@ -483,14 +481,14 @@ func (a *agent) demote(ctx context.Context, v linkstate.Verdict) {
 }
 
 // repair reloads anchors someone changed by hand.
-func (a *agent) repair(ctx context.Context, node Node) {
+func (a *agent) repair(ctx context.Context) {
 	if a.applier == nil || a.attempt > 0 {
 		return
 	}
 	d, err := a.applier.Repair(ctx)
 	if len(d.Drifted) > 0 {
 		a.m.drift.Add(float64(len(d.Drifted)))
-		a.log.Warn("repaired drifted anchors", "anchors", d.Drifted, "seq", a.okSeq)
+		a.log.Warn("repaired drifted anchors", "anchors", d.Drifted, "seq", a.applied.Seq)
 	}
 	if err != nil {
 		a.log.Error("drift check failed", "err", err)
