@@ -22,10 +22,11 @@
 // WithWitness, WithClock, WithVersion.
 //
 // gwctl uses NewClient (fails fast with ErrEtcdUnreachable naming the
-// endpoints and the timeout), Store (Verdict, Audit, Nodes, Applied,
-// Leader, Overrides, PutOverride/DeleteOverride for drain/undrain — each
-// override change appends an audit record of kind "override"), and
-// GenerateKey/WriteKeyFile/ReadKeyFile for keygen.
+// endpoints and the timeout), Keys to read the records itself, Store's
+// PutOverride/DeleteOverride for drain/undrain (each override change
+// appends an audit record of kind "override"), and
+// GenerateKey/WriteKeyFile/ReadKeyFile for keygen. Store also reads
+// (Verdict, Overrides, Audit, Nodes, Applied) for the leader and the tests.
 //
 // # Gossip
 //

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"slices"
@@ -107,20 +108,9 @@ type NodeState struct {
 
 // clone returns a deep enough copy for readers outside the lock.
 func (s NodeState) clone() NodeState {
-	s.Observations = cloneObs(s.Observations)
+	s.Observations = maps.Clone(s.Observations)
 	s.CARP = slices.Clone(s.CARP)
 	return s
-}
-
-func cloneObs(m map[string]linkstate.Observation) map[string]linkstate.Observation {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]linkstate.Observation, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // encodeState encodes s within maxStateBytes.
@@ -132,7 +122,7 @@ func encodeState(s NodeState) ([]byte, error) {
 	if len(b) <= maxStateBytes {
 		return b, nil
 	}
-	s.Observations = cloneObs(s.Observations)
+	s.Observations = maps.Clone(s.Observations)
 	for k, o := range s.Observations {
 		o.Targets = nil
 		s.Observations[k] = o
@@ -194,7 +184,8 @@ type Gossip struct {
 	states   map[string]NodeState // by node, self excluded
 	members  map[string]*memberInfo
 	changed  chan struct{} // cap 1: states or membership changed
-	events   []GossipEvent // since the last Events call, bounded
+	sendc    chan struct{} // cap 1: this node's state must be sent (SendLoop)
+	events   []GossipEvent // since the last Tick
 	shutdown bool
 	needPush bool // a member joined; push our state
 }
@@ -218,6 +209,7 @@ func newGossip(name string, witness bool, configHash string, log *slog.Logger) *
 		states:  map[string]NodeState{},
 		members: map[string]*memberInfo{},
 		changed: make(chan struct{}, 1),
+		sendc:   make(chan struct{}, 1),
 	}
 }
 
@@ -336,15 +328,48 @@ func (g *Gossip) signal() {
 // to every member at once over TCP (memberlist SendReliable), not waiting
 // for the periodic push-pull.
 func (g *Gossip) Update(f func(*NodeState)) {
+	g.set(f)
+	g.wantSend()
+}
+
+// set changes this node's state and returns a copy of it.
+func (g *Gossip) set(f func(*NodeState)) NodeState {
 	g.mu.Lock()
 	f(&g.self)
 	g.self.Gen++
 	s := g.self.clone()
 	g.mu.Unlock()
 	g.signal()
-	g.push(s)
+	return s
 }
 
+// wantSend asks SendLoop to send this node's newest state to every member.
+// It never blocks: callers (the prober's Publish, the agent's
+// ReportApplied) must not wait on a peer that may be dead.
+func (g *Gossip) wantSend() {
+	select {
+	case g.sendc <- struct{}{}:
+	default: // a send is already due; it will carry the newest state
+	}
+}
+
+// SendLoop sends this node's state to every member each time it changes,
+// newest state only, until ctx ends. Node.Run owns it.
+func (g *Gossip) SendLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-g.sendc:
+			g.push(g.Self())
+		}
+	}
+}
+
+// push sends s to every member at once, each over its own reliable
+// (TCP) stream in parallel, so a dead peer that memberlist has not yet
+// declared dead does not hold up the live ones; it returns when all sends
+// are done or have timed out.
 func (g *Gossip) push(s NodeState) {
 	b, err := encodeState(s)
 	if err != nil {
@@ -355,14 +380,18 @@ func (g *Gossip) push(s NodeState) {
 	if ml == nil {
 		return
 	}
+	var wg sync.WaitGroup
 	for _, m := range ml.Members() {
 		if m.Name == g.name {
 			continue
 		}
-		if err := ml.SendReliable(m, b); err != nil {
-			g.log.Debug("gossip push failed; push-pull will carry it", "node", m.Name, "err", err)
-		}
+		wg.Go(func() {
+			if err := ml.SendReliable(m, b); err != nil {
+				g.log.Debug("gossip push failed; push-pull will carry it", "node", m.Name, "err", err)
+			}
+		})
 	}
+	wg.Wait()
 }
 
 // Self returns a copy of this node's own state.
@@ -399,7 +428,7 @@ func (g *Gossip) View() linkstate.Observations {
 	defer g.mu.Unlock()
 	obs := linkstate.Observations{}
 	if !g.self.Witness {
-		obs[g.name] = linkstate.NodeView{Alive: true, Links: cloneObs(g.self.Observations)}
+		obs[g.name] = linkstate.NodeView{Alive: true, Links: maps.Clone(g.self.Observations)}
 	}
 	for name, s := range g.states {
 		if s.Witness {
@@ -407,24 +436,13 @@ func (g *Gossip) View() linkstate.Observations {
 		}
 		mi := g.members[name]
 		alive := mi != nil && mi.alive && !mi.left && !s.Leaving
-		links := cloneObs(s.Observations)
+		links := maps.Clone(s.Observations)
 		if links == nil {
 			links = map[string]linkstate.Observation{}
 		}
 		obs[name] = linkstate.NodeView{Alive: alive, Links: links}
 	}
 	return obs
-}
-
-// States returns a copy of every peer's last state (self excluded).
-func (g *Gossip) States() map[string]NodeState {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	out := make(map[string]NodeState, len(g.states))
-	for k, v := range g.states {
-		out[k] = v.clone()
-	}
-	return out
 }
 
 // Members returns every member this node has seen, self included, sorted by name.
@@ -491,7 +509,9 @@ func (g *Gossip) Leave(timeout time.Duration) error {
 	if ml == nil {
 		return nil
 	}
-	g.Update(func(s *NodeState) { s.Leaving = true })
+	// Sent synchronously: SendLoop has stopped by now, and the peers
+	// should know this node leaves on purpose before memberlist says so.
+	g.push(g.set(func(s *NodeState) { s.Leaving = true }))
 	err := ml.Leave(timeout)
 	g.mu.Lock()
 	g.shutdown = true
@@ -576,17 +596,16 @@ func (e *gossipEvents) NotifyJoin(n *memberlist.Node) {
 	g.signal()
 }
 
-// PushIfJoined sends our state to every member if someone joined since the
-// last call, so a newcomer has it now rather than at the next push-pull.
-// (NotifyJoin must not block memberlist, so the owner's loop sends.)
+// PushIfJoined has SendLoop send our state to every member if someone
+// joined since the last call, so a newcomer has it now rather than at the
+// next push-pull. (NotifyJoin must not block memberlist.)
 func (g *Gossip) PushIfJoined() {
 	g.mu.Lock()
 	need := g.needPush
 	g.needPush = false
-	s := g.self.clone()
 	g.mu.Unlock()
 	if need {
-		g.push(s)
+		g.wantSend()
 	}
 }
 

@@ -265,6 +265,7 @@ func (n *Node) Run(ctx context.Context) error {
 	close(n.ready)
 
 	var wg sync.WaitGroup
+	wg.Go(func() { n.g.SendLoop(ctx) })
 	wg.Go(func() { n.gossipLoop(ctx) })
 	wg.Go(func() { n.etcdLoop(ctx) })
 	wg.Wait()
@@ -450,10 +451,7 @@ func (n *Node) gossipDecide(ctx context.Context) {
 	n.mu.Lock()
 	prev := n.delivered.Verdict
 	n.mu.Unlock()
-	keep := n.cfg.Cluster.Etcd.AuditRetention
-	if keep <= 0 {
-		keep = DefaultAuditRetention
-	}
+	keep := int(n.store.retention())
 	n.decideLoop(ctx, prev, func(v linkstate.Verdict, trs []linkstate.Transition) (bool, error) {
 		rec := VerdictRecord{Verdict: v, Leader: n.name, ConfigHash: n.hash}
 		n.mu.Lock()

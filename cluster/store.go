@@ -30,7 +30,7 @@ const maxCASRetries = 20
 type Store struct {
 	Cli       *clientv3.Client
 	Keys      Keys
-	Retention int // audit records kept; 0: DefaultAuditRetention
+	Retention int // audit records kept; 0: DefaultAuditRetention; < 0: this writer never trims (gwctl without the config)
 }
 
 // NewStore returns the store of the named cluster.
@@ -100,7 +100,7 @@ func (s *Store) appendOps(seq uint64, audits []AuditRecord) ([]clientv3.Op, uint
 	}
 	if len(audits) > 0 {
 		ops = append(ops, clientv3.OpPut(s.Keys.AuditCounter(), strconv.FormatUint(seq, 10)))
-		if keep := s.retention(); seq > keep {
+		if keep := s.retention(); s.Retention >= 0 && seq > keep {
 			ops = append(ops, clientv3.OpDelete(s.Keys.Audit(0), clientv3.WithRange(s.Keys.Audit(seq-keep+1))))
 		}
 	}
@@ -290,16 +290,4 @@ func (s *Store) Nodes(ctx context.Context) (map[string]NodeRecord, error) {
 		out[n.Node] = n
 	}
 	return out, nil
-}
-
-// Leader returns the current leader's name ("" when there is none).
-func (s *Store) Leader(ctx context.Context) (string, error) {
-	r, err := s.Cli.Get(ctx, s.Keys.Election(), clientv3.WithFirstCreate()...)
-	if err != nil {
-		return "", fmt.Errorf("read leader: %w", err)
-	}
-	if len(r.Kvs) == 0 {
-		return "", nil
-	}
-	return string(r.Kvs[0].Value), nil
 }

@@ -93,8 +93,8 @@ func (c *Config) EtcdEndpoints() []string {
 	if len(c.Cluster.Etcd.Endpoints) > 0 {
 		return slices.Clone(c.Cluster.Etcd.Endpoints)
 	}
-	e := c.Cluster.Etcd.Embed
-	if e == nil {
+	self := c.Embed()
+	if self == nil {
 		return nil
 	}
 	var out []string
@@ -103,15 +103,8 @@ func (c *Config) EtcdEndpoints() []string {
 			out = append(out, u)
 		}
 	}
-	if self := c.Embed(); self != nil {
-		add(self.ClientURL)
-	}
-	names := make([]string, 0, len(c.Nodes))
-	for n := range c.Nodes {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range names {
+	add(self.ClientURL)
+	for _, n := range sortedKeys(c.Nodes) {
 		add(c.Nodes[n].Etcd.ClientURL)
 	}
 	return out

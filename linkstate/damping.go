@@ -2,6 +2,7 @@ package linkstate
 
 import (
 	"math"
+	"slices"
 	"time"
 )
 
@@ -73,18 +74,10 @@ func NextEvent(v Verdict, overrides []Override, pol Policy, now time.Time) (next
 		}
 	}
 	for _, o := range overrides {
-		if !o.Until.IsZero() && o.InForce(now) && o.Action.state() != Unknown && slicesHasLink(pol.Links, o.Link) {
+		if !o.Until.IsZero() && o.InForce(now) && o.Action.state() != Unknown &&
+			slices.ContainsFunc(pol.Links, func(lp LinkPolicy) bool { return lp.Name == o.Link }) {
 			consider(o.Until)
 		}
 	}
 	return next, ok
-}
-
-func slicesHasLink(links []LinkPolicy, name string) bool {
-	for _, lp := range links {
-		if lp.Name == name {
-			return true
-		}
-	}
-	return false
 }

@@ -202,7 +202,8 @@ func (d *decider) link(name string, p LinkVerdict, had bool) LinkVerdict {
 	if had {
 		prevState, prevObserved = p.State, p.Observed
 	}
-	lv := LinkVerdict{Observed: combine(d.mode, d.tally(name), prevObserved)}
+	t := d.tally(name)
+	lv := LinkVerdict{Observed: combine(d.mode, t, prevObserved)}
 
 	// Flap damping, on what the probes say, whatever overrides say.
 	var dampNote string
@@ -262,15 +263,15 @@ func (d *decider) link(name string, p LinkVerdict, had bool) LinkVerdict {
 	} else {
 		b.WriteString(dampNote)
 	}
-	d.describeViews(&b, name, prevObserved, lv.Observed)
+	d.describeViews(&b, name, t, prevObserved, lv.Observed)
 	lv.Reason = b.String()
 	return lv
 }
 
 // describeViews writes each known node's view of link and how the mode
-// combined them, e.g. "fw1 down (3/3 targets lost), fw2 down: any: no alive
+// combined their tally t, e.g. "fw1 down (3/3 targets lost), fw2 down: any: no alive
 // node sees it up".
-func (d *decider) describeViews(b *strings.Builder, link string, prevObserved, observed State) {
+func (d *decider) describeViews(b *strings.Builder, link string, t tally, prevObserved, observed State) {
 	for i, n := range d.nodes {
 		if i > 0 {
 			b.WriteString(", ")
@@ -306,7 +307,6 @@ func (d *decider) describeViews(b *strings.Builder, link string, prevObserved, o
 	if len(d.nodes) > 0 {
 		b.WriteString(": ")
 	}
-	t := d.tally(link)
 	if t.known() == 0 {
 		if observed == Unknown {
 			b.WriteString("no alive node has a view: no data yet")

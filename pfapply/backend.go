@@ -82,6 +82,15 @@ func CheckAnchorName(name string) error {
 	return nil
 }
 
+// checkAnchor checks an anchor's name (CheckAnchorName) and rules
+// (checkRules) before they reach a file or a command line.
+func checkAnchor(a Anchor) error {
+	if err := CheckAnchorName(a.Name); err != nil {
+		return err
+	}
+	return checkRules(a.Name, a.Rules)
+}
+
 // checkRules refuses rule text that could do more than fill one anchor or
 // that could not have come from Render: NUL and other control characters
 // (tab and newline are allowed), invalid UTF-8, pf.conf's include and

@@ -52,11 +52,7 @@ func NewDir(dir string) (*Dir, error) {
 func (d *Dir) Validate(ctx context.Context, anchors []Anchor) error {
 	var errs []error
 	for _, a := range anchors {
-		if err := CheckAnchorName(a.Name); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if err := checkRules(a.Name, a.Rules); err != nil {
+		if err := checkAnchor(a); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -65,10 +61,7 @@ func (d *Dir) Validate(ctx context.Context, anchors []Anchor) error {
 
 // Load implements Backend: <dir>/<anchor>.conf is replaced atomically.
 func (d *Dir) Load(ctx context.Context, a Anchor) error {
-	if err := CheckAnchorName(a.Name); err != nil {
-		return err
-	}
-	if err := checkRules(a.Name, a.Rules); err != nil {
+	if err := checkAnchor(a); err != nil {
 		return err
 	}
 	return writeFileAtomic(filepath.Join(d.dir, a.Name+".conf"), []byte(a.Rules), 0o644)

@@ -81,12 +81,13 @@ func splitRules(rules string) []string {
 	return out
 }
 
+// ruleTokens separates the punctuation pfctl adds or drops, so "{", "}",
+// "," and "=" never glue to a word; parentheses are kept to tell "(fxp0)".
+var ruleTokens = strings.NewReplacer("{", " { ", "}", " } ", ",", " ", "=", " = ")
+
 // ruleFeatures returns a rule's label and the features SameRules compares.
 func ruleFeatures(rule string) (label string, feats []string) {
-	// Separate the punctuation pfctl adds or drops, so "{", "}", "," and
-	// "=" never glue to a word; parentheses are kept to tell "(fxp0)".
-	r := strings.NewReplacer("{", " { ", "}", " } ", ",", " ", "=", " = ")
-	toks := strings.Fields(r.Replace(rule))
+	toks := strings.Fields(ruleTokens.Replace(rule))
 	for i := 0; i < len(toks); i++ {
 		t := toks[i]
 		next := ""

@@ -90,10 +90,7 @@ func (p *Pfctl) pendingPath(name string) string {
 
 // writePending writes the anchor's rules to its pending file (mode 0600).
 func (p *Pfctl) writePending(a Anchor) (string, error) {
-	if err := CheckAnchorName(a.Name); err != nil {
-		return "", err
-	}
-	if err := checkRules(a.Name, a.Rules); err != nil {
+	if err := checkAnchor(a); err != nil {
 		return "", err
 	}
 	if err := os.MkdirAll(p.opts.Dir, 0o700); err != nil {

@@ -76,7 +76,7 @@ func Render(cfg *config.Config, v linkstate.Verdict) (Ruleset, error) {
 	for i := range links {
 		anchors = append(anchors, renderPass(cfg, links, i))
 	}
-	anchors = append(anchors, renderApplications(cfg, lan, links), renderLoadbalance(cfg, lan, links))
+	anchors = append(anchors, renderApplications(cfg, lan, links), renderLoadbalance(cfg, lan, links, legacy))
 
 	rs := Ruleset{Anchors: anchors}
 	for i := range links {
@@ -328,13 +328,7 @@ func renderNAT(cfg *config.Config, lan rlan, l *rlink) Anchor {
 	var b strings.Builder
 	b.Grow(128)
 	b.WriteString("# gwstated: NAT for link " + l.cfg.Name + "\n")
-	b.WriteString("match out on " + l.cfg.Interface + " from " + lan.network + " nat-to ")
-	if l.cfg.NatTo.IsValid() {
-		b.WriteString(l.cfg.NatTo.String())
-	} else {
-		b.WriteString("(" + l.cfg.Interface + ")")
-	}
-	b.WriteString(l.label + "\n")
+	b.WriteString("match out on " + l.cfg.Interface + " from " + lan.network + " nat-to " + l.source + l.label + "\n")
 	a.Rules = b.String()
 	return a
 }
@@ -371,42 +365,28 @@ func renderPass(cfg *config.Config, links []rlink, i int) Anchor {
 // renderRouteTo writes the route-to option for the active links: a single target,
 // or a round-robin pool.
 func renderRouteTo(b *strings.Builder, links []rlink, legacy bool) {
-	n := 0
+	var targets []string
 	for i := range links {
 		if links[i].active {
-			n++
+			targets = append(targets, links[i].target)
 		}
 	}
 	b.WriteString("route-to ")
-	if n == 1 {
-		for i := range links {
-			if links[i].active {
-				b.WriteString(links[i].target)
-			}
-		}
+	if len(targets) == 1 {
+		b.WriteString(targets[0])
 		return
 	}
-	b.WriteString("{ ")
-	first := true
-	for i := range links {
-		if !links[i].active {
-			continue
-		}
-		if !first {
-			if legacy {
-				b.WriteString(", ")
-			} else {
-				b.WriteByte(' ')
-			}
-		}
-		first = false
-		b.WriteString(links[i].target)
+	sep := " "
+	if legacy {
+		sep = ", "
 	}
+	b.WriteString("{ ")
+	b.WriteString(strings.Join(targets, sep))
 	b.WriteString(" } round-robin")
 }
 
 // renderLoadbalance: pass in on <lan if> from <lan> route-to <active pool>.
-func renderLoadbalance(cfg *config.Config, lan rlan, links []rlink) Anchor {
+func renderLoadbalance(cfg *config.Config, lan rlan, links []rlink, legacy bool) Anchor {
 	a := Anchor{Name: cfg.PF.LoadbalanceAnchor, Kind: KindBalance}
 	var names []string
 	for i := range links {
@@ -421,7 +401,7 @@ func renderLoadbalance(cfg *config.Config, lan rlan, links []rlink) Anchor {
 	b.Grow(128 + 40*len(names))
 	b.WriteString("# gwstated: balance over " + strings.Join(names, " ") + "\n")
 	b.WriteString("pass in on " + lan.iface + " from " + lan.network + " ")
-	renderRouteTo(&b, links, cfg.PF.Syntax == "legacy")
+	renderRouteTo(&b, links, legacy)
 	b.WriteString(` label "` + LabelPrefix + "loadbalance" + `"` + "\n")
 	a.Rules = b.String()
 	return a
@@ -451,7 +431,7 @@ func renderStickyCheck(cfg *config.Config) error {
 				bad("%s.ports[%d]: %d is not a port (1-65535)", field, pi, p)
 			}
 		}
-		if s.Link != "" && !slices.ContainsFunc(cfg.Links, func(l config.Link) bool { return l.Name == s.Link }) {
+		if _, ok := cfg.Link(s.Link); s.Link != "" && !ok {
 			bad("%s.link: %q is not a configured link", field, s.Link)
 		}
 	}

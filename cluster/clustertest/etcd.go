@@ -53,7 +53,6 @@ func StartEtcd(t testing.TB, n int) *Etcd {
 	}
 	e := &Etcd{t: t}
 	t.Cleanup(e.stopAll)
-	var initial []string
 	for i := range n {
 		m := &member{
 			name:      fmt.Sprintf("m%d", i),
@@ -62,11 +61,11 @@ func StartEtcd(t testing.TB, n int) *Etcd {
 			clientURL: url.URL{Scheme: "http", Host: freeAddr(t)},
 		}
 		e.members = append(e.members, m)
-		initial = append(initial, m.name+"="+m.peerURL.String())
 	}
+	initial := e.initialCluster()
 	token := fmt.Sprintf("clustertest-%d", time.Now().UnixNano())
 	for _, m := range e.members {
-		cfg := m.config(strings.Join(initial, ","), token, embed.ClusterStateFlagNew)
+		cfg := m.config(initial, token, embed.ClusterStateFlagNew)
 		s, err := embed.StartEtcd(cfg)
 		if err != nil {
 			t.Fatalf("clustertest: start etcd member %s (peer %s, client %s): %v", m.name, m.peerURL.Host, m.clientURL.Host, err)
@@ -94,6 +93,16 @@ func freeAddr(t testing.TB) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// initialCluster is etcd's --initial-cluster for every member: name=peer
+// URL, comma separated.
+func (e *Etcd) initialCluster() string {
+	initial := make([]string, len(e.members))
+	for i, m := range e.members {
+		initial[i] = m.name + "=" + m.peerURL.String()
+	}
+	return strings.Join(initial, ",")
 }
 
 func (m *member) config(initial, token, state string) *embed.Config {
@@ -185,15 +194,12 @@ func (e *Etcd) Restart(i int) {
 		return
 	}
 	closed := m.closed
-	var initial []string
-	for _, o := range e.members {
-		initial = append(initial, o.name+"="+o.peerURL.String())
-	}
+	initial := e.initialCluster()
 	e.mu.Unlock()
 	if closed != nil {
 		<-closed // the old listeners hold the ports until then
 	}
-	cfg := m.config(strings.Join(initial, ","), "", embed.ClusterStateFlagExisting)
+	cfg := m.config(initial, "", embed.ClusterStateFlagExisting)
 	var s *embed.Etcd
 	var err error
 	// The ports were released a moment ago; the kernel may still hold them briefly.

@@ -166,11 +166,7 @@ func validName(s string) bool {
 // in order, or else the current verdict's, sorted.
 func (c *conn) knownLinks(v *cluster.VerdictRecord) []string {
 	if c.cfg != nil {
-		names := make([]string, len(c.cfg.Links))
-		for i, l := range c.cfg.Links {
-			names[i] = l.Name
-		}
-		return names
+		return allLinkNames(c.cfg)
 	}
 	if v == nil {
 		return nil

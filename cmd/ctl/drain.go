@@ -218,7 +218,13 @@ func writeOverride(ctx context.Context, c *conn, req overrideRequest, by string,
 		return overrideResult{}, fmt.Errorf("unknown link %q (links: %s)", req.link, strings.Join(links, ", "))
 	}
 	res := overrideResult{revision: resp.Header.Revision}
-	store := cluster.NewStore(c.cli, c.name, 0)
+	// The audit write trims the log to the configured retention; without
+	// the config gwctl cannot know it, so it leaves trimming to the leader.
+	retention := -1
+	if c.cfg != nil {
+		retention = c.cfg.Cluster.Etcd.AuditRetention
+	}
+	store := cluster.NewStore(c.cli, c.name, retention)
 	if req.action == "" {
 		if len(resp.Responses[1].GetResponseRange().Kvs) == 0 {
 			return overrideResult{unchanged: true}, nil

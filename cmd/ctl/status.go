@@ -411,7 +411,7 @@ type NodeStatus struct {
 // alive reports whether the node runs and takes part in verdicts: it has a
 // record and its peers do not report it dead or gone.
 func (n NodeStatus) alive() bool {
-	return n.Record && (n.Gossip == "alive" || n.Gossip == "suspect")
+	return n.Record && (n.Gossip == cluster.MemberAlive || n.Gossip == cluster.MemberSuspect)
 }
 
 // LinkStatus is one link's verdict and every node's view of it.
@@ -463,7 +463,7 @@ func unreachableStatus(name string, err error, now time.Time) Status {
 
 // gossipRank orders gossip states from best to worst; a member's state is
 // the worst any peer reports.
-var gossipRank = map[string]int{"alive": 0, "suspect": 1, "dead": 2, "left": 3}
+var gossipRank = map[string]int{cluster.MemberAlive: 0, cluster.MemberSuspect: 1, cluster.MemberDead: 2, cluster.MemberLeft: 3}
 
 // computeStatus judges the records: it is pure (now is the reading's time)
 // so that tests can check every warning.
@@ -526,7 +526,7 @@ func computeStatus(in statusInput, now time.Time) Status {
 			s.Leader.Since = r.LeaderSince
 		}
 	} else {
-		warn("no agent leader: the election under %selection/ is empty", "/gwstated/"+in.Cluster+"/")
+		warn("no agent leader: the election under %s is empty", cluster.NewKeys(in.Cluster).Election())
 	}
 
 	// verdict
@@ -554,13 +554,13 @@ func computeStatus(in statusInput, now time.Time) Status {
 			nodeSet[m.Name] = true
 		}
 	}
-	nodeNames := slices.Sorted(maps.Keys(nodeSet))
-	for _, n := range nodeNames {
+	peers := sortedKeys(in.Records)
+	for _, n := range sortedKeys(nodeSet) {
 		r, hasRecord := in.Records[n]
 		ns := NodeStatus{Name: n, Record: hasRecord, CARP: []cluster.CARPStatus{}, Witness: in.ConfigNodes[n]}
 		// Gossip state: the worst that any other node reports.
 		worst, seenBy := "", ""
-		for _, peer := range slices.Sorted(maps.Keys(in.Records)) {
+		for _, peer := range peers {
 			if peer == n {
 				continue
 			}
@@ -577,7 +577,7 @@ func computeStatus(in statusInput, now time.Time) Status {
 		case worst != "":
 			ns.Gossip = worst
 		case hasRecord:
-			ns.Gossip = "alive" // it reports itself and no peer says otherwise
+			ns.Gossip = cluster.MemberAlive // it reports itself and no peer says otherwise
 		default:
 			ns.Gossip = "gone"
 		}
@@ -867,12 +867,10 @@ func fmtTime(t, now time.Time) string {
 // glance ("4s ago", "2m10s ago", "3h12m ago", "2d4h ago"; "in 1h48m").
 func ago(t, now time.Time) string {
 	d := now.Sub(t)
-	suffix := " ago"
 	if d < 0 {
-		d = -d
-		return "in " + roughDuration(d)
+		return "in " + roughDuration(-d)
 	}
-	return roughDuration(d) + suffix
+	return roughDuration(d) + " ago"
 }
 
 func roughDuration(d time.Duration) string {
