@@ -104,6 +104,9 @@ func ParseCARP(iface string, out []byte) ([]CARPVHID, error) {
 			vh = append(vh, v)
 		}
 	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("ifconfig %s: reading its output: %w", iface, err)
+	}
 	if len(vh) == 0 {
 		return nil, fmt.Errorf("ifconfig %s: no carp state in its output (is it a carp interface with a vhid?)", iface)
 	}

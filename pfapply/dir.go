@@ -64,7 +64,7 @@ func (d *Dir) Load(ctx context.Context, a Anchor) error {
 	if err := checkAnchor(a); err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(d.dir, a.Name+".conf"), []byte(a.Rules), 0o644)
+	return WriteFileAtomic(filepath.Join(d.dir, a.Name+".conf"), []byte(a.Rules), 0o644)
 }
 
 // ReadAnchor implements Backend. A missing file is an empty anchor.
@@ -87,7 +87,7 @@ func (d *Dir) SetDefaultRoute(ctx context.Context, gw netip.Addr) error {
 	if !gw.IsValid() {
 		return fmt.Errorf("%w: no gateway address", ErrRoute)
 	}
-	return writeFileAtomic(filepath.Join(d.dir, "default-route"), []byte(gw.String()+"\n"), 0o644)
+	return WriteFileAtomic(filepath.Join(d.dir, "default-route"), []byte(gw.String()+"\n"), 0o644)
 }
 
 // Record implements Recorder: <dir>/applied.json.
@@ -96,7 +96,7 @@ func (d *Dir) Record(ctx context.Context, seq uint64, hash string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(d.dir, "applied.json"), append(b, '\n'), 0o644)
+	return WriteFileAtomic(filepath.Join(d.dir, "applied.json"), append(b, '\n'), 0o644)
 }
 
 // ReadApplied returns <dir>/applied.json; fs.ErrNotExist when nothing was
@@ -113,9 +113,10 @@ func (d *Dir) ReadApplied() (AppliedFile, error) {
 	return a, nil
 }
 
-// writeFileAtomic replaces path with data: temporary file in the same
-// directory, fsync, chmod, rename, fsync of the directory.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
+// WriteFileAtomic replaces path with data: a temporary file in the same
+// directory, written, given mode, fsynced, renamed over path, and the
+// directory fsynced, so a crash leaves the old file or the new one.
+func WriteFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
 	dir, base := filepath.Split(path)
 	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {

@@ -97,7 +97,7 @@ func (p *Pfctl) writePending(a Anchor) (string, error) {
 		return "", fmt.Errorf("pf.dir: %w", err)
 	}
 	path := p.pendingPath(a.Name)
-	if err := writeFileAtomic(path, []byte(a.Rules), 0o600); err != nil {
+	if err := WriteFileAtomic(path, []byte(a.Rules), 0o600); err != nil {
 		return "", fmt.Errorf("anchor %q: writing %s: %w", a.Name, path, err)
 	}
 	return path, nil
