@@ -72,7 +72,6 @@ var ErrConfig = errors.New("configuration")
 // generation is one running set of cluster node and prober for one config;
 // a reload that changes what they use replaces the generation.
 type generation struct {
-	cfg    *config.Config
 	node   Node
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -235,7 +234,7 @@ func (a *agent) boot(ctx context.Context) error {
 
 // start builds and runs a cluster node and prober for cfg.
 func (a *agent) start(ctx context.Context, cfg *config.Config) (*generation, error) {
-	g := &generation{cfg: cfg, errc: make(chan error, 2)}
+	g := &generation{errc: make(chan error, 2)}
 	newNode := a.o.NewNode
 	if newNode == nil {
 		newNode = func(cfg *config.Config, log *slog.Logger) (Node, error) {
@@ -559,7 +558,7 @@ func (a *agent) reload(ctx context.Context) bool {
 	if err != nil {
 		// The old generation is gone; without a node the agent cannot go on.
 		a.log.Error("cannot start with the reloaded config", "err", err)
-		a.gen = &generation{cfg: cfg, errc: make(chan error, 1), node: g.node}
+		a.gen = &generation{errc: make(chan error, 1), node: g.node}
 		a.gen.errc <- err
 		return true
 	}

@@ -134,10 +134,11 @@ func TestBootAppliesStateFileWithoutEtcd(t *testing.T) {
 		return strings.Contains(lb, "203.0.113.200") && !strings.Contains(lb, "198.51.100.100") &&
 			strings.TrimSpace(s.anchor("nat-isp1")) == ""
 	})
-	b, err := os.ReadFile(filepath.Join(s.dir, "anchors", "applied.json"))
-	if err != nil || !strings.Contains(string(b), `"seq":41`) {
-		t.Fatalf("applied.json = %s, %v; want seq 41", b, err)
-	}
+	// applied.json is written last, after the anchors and the route.
+	waitFor(t, "applied.json to record seq 41", func() bool {
+		b, err := os.ReadFile(filepath.Join(s.dir, "anchors", "applied.json"))
+		return err == nil && strings.Contains(string(b), `"seq":41`)
+	})
 }
 
 // SIGHUP: an invalid config is refused and the old one keeps running; a

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"gwstated/cluster"
+	"gwstated/pfapply"
 )
 
 // stateFile is what the agent keeps on local disk so a restart applies the
@@ -38,29 +39,14 @@ func readState(dir string) (stateFile, bool, error) {
 	return s, true, nil
 }
 
-// writeState replaces the state file atomically (write, fsync, rename).
+// writeState replaces the state file atomically (pfapply.WriteFileAtomic:
+// write, fsync, rename, fsync of the directory).
 func writeState(dir string, s stateFile) error {
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".state-*")
-	if err != nil {
-		return fmt.Errorf("state file: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("state file: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("state file: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("state file: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, stateName)); err != nil {
+	if err := pfapply.WriteFileAtomic(filepath.Join(dir, stateName), append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("state file: %w", err)
 	}
 	return nil

@@ -121,10 +121,8 @@ type Process struct {
 	Name    string
 	Role    string // namespace
 	LogPath string
-	args    []string
 	cmd     *exec.Cmd
 	done    chan struct{}
-	err     error
 }
 
 // Running reports whether the process has not exited.
@@ -160,15 +158,11 @@ type tmplData struct {
 // WriteConfig writes the lab cluster's configuration for l into path
 // (from the embedded template cluster.yaml.tmpl) and returns its text.
 func WriteConfig(l *Lab, path, keyFile, workDir string, opt ClusterOptions) (string, error) {
-	return writeConfig(l, path, keyFile, workDir, filepath.Join(workDir, "etcd"), opt)
-}
-
-func writeConfig(l *Lab, path, keyFile, workDir, dataDir string, opt ClusterOptions) (string, error) {
 	d := tmplData{
 		Name: "lab", Decide: opt.Decide, OnEtcdLoss: opt.OnEtcdLoss, KeyFile: keyFile,
 		PFDir: filepath.Join(workDir, "pf"), LAN: LANPrefix.String(), Internet: Internet4.String(),
 		Profile: opt.Profile, Metrics: "0.0.0.0:9707",
-		Embed: opt.Etcd == EtcdEmbedded, EmbedDataDir: dataDir,
+		Embed: opt.Etcd == EtcdEmbedded, EmbedDataDir: filepath.Join(workDir, "etcd"),
 	}
 	if d.Decide == "" {
 		d.Decide = "any"
@@ -351,11 +345,11 @@ func (c *Cluster) startProc(name, role, logPath, bin string, args []string) erro
 		f.Close()
 		return fmt.Errorf("lab: start %s: %w", name, err)
 	}
-	p := &Process{Name: name, Role: role, LogPath: logPath, args: args, cmd: cmd, done: make(chan struct{})}
+	p := &Process{Name: name, Role: role, LogPath: logPath, cmd: cmd, done: make(chan struct{})}
 	c.procs[name] = p
 	// The waiter is owned by p: Kill, Stop and Close wait for p.done.
 	go func() {
-		p.err = cmd.Wait()
+		_ = cmd.Wait() // its exit status is not used: its output is in LogPath
 		f.Close()
 		close(p.done)
 	}()
@@ -527,16 +521,25 @@ func (c *Cluster) ExpectedHash(ctx context.Context, up []string) (string, error)
 	return r.Hash, nil
 }
 
-// pollEvery is how often Wait tests its condition.
-const pollEvery = 10 * time.Millisecond
+// pollEvery is how often Wait tests its condition; gwctlPollEvery how
+// often WaitTransition runs gwctl (a process and an etcd client each time).
+const (
+	pollEvery      = 10 * time.Millisecond
+	gwctlPollEvery = 100 * time.Millisecond
+)
 
 // Wait tests cond every 10 ms until it returns true, returns an error, ctx
 // ends or timeout passes; the timeout error names what was awaited and the
 // last error cond returned.
 func Wait(ctx context.Context, timeout time.Duration, what string, cond func() (bool, error)) error {
+	return waitEvery(ctx, pollEvery, timeout, what, cond)
+}
+
+// waitEvery is Wait testing cond every interval.
+func waitEvery(ctx context.Context, every, timeout time.Duration, what string, cond func() (bool, error)) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	t := time.NewTicker(pollEvery)
+	t := time.NewTicker(every)
 	defer t.Stop()
 	var last error
 	for {
@@ -557,8 +560,7 @@ func Wait(ctx context.Context, timeout time.Duration, what string, cond func() (
 }
 
 // WaitRules waits until both firewalls have applied the ruleset of the
-// verdict in which exactly the links in up are up, and returns when each
-// firewall got there (as its applied.json modification time).
+// verdict in which exactly the links in up are up.
 func (c *Cluster) WaitRules(ctx context.Context, up []string, timeout time.Duration) error {
 	_, err := c.WaitRulesAt(ctx, up, time.Time{}, timeout)
 	return err
@@ -624,7 +626,7 @@ func (c *Cluster) WaitConverged(ctx context.Context, timeout time.Duration) (pfa
 func (c *Cluster) WaitTransition(ctx context.Context, link, to string, after uint64, timeout time.Duration) (HistoryEntry, error) {
 	var got HistoryEntry
 	// gwctl runs as a process: poll it less often than files.
-	err := Wait(ctx, timeout, fmt.Sprintf("a transition of %s to %s in gwctl history", link, to), func() (bool, error) {
+	err := waitEvery(ctx, gwctlPollEvery, timeout, fmt.Sprintf("a transition of %s to %s in gwctl history", link, to), func() (bool, error) {
 		h, err := c.History(ctx)
 		if err != nil {
 			return false, err

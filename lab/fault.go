@@ -87,10 +87,7 @@ func (l *Lab) AddFault(ctx context.Context, role string, f Fault) error {
 			args = append(append(args, ";", "add", "rule", "inet", nftTable, chain), rule...)
 		}
 	}
-	if err := l.nft(ctx, role, args...); err != nil {
-		return err
-	}
-	return nil
+	return l.nft(ctx, role, args...)
 }
 
 // faultRules returns the nft rule expressions (one argument per token) for
@@ -138,14 +135,17 @@ func (l *Lab) Clear(ctx context.Context, role string) error {
 
 // ClearAll removes every fault from every namespace of the lab.
 func (l *Lab) ClearAll(ctx context.Context) error {
-	roles := append(l.Firewalls(), "witness", "lan")
+	roles := l.Firewalls()
+	if !l.opt.NoWitness {
+		roles = append(roles, "witness")
+	}
+	if !l.opt.NoLAN {
+		roles = append(roles, "lan")
+	}
 	for _, s := range l.isps {
 		roles = append(roles, s.Name)
 	}
 	for _, r := range roles {
-		if (r == "witness" && l.opt.NoWitness) || (r == "lan" && l.opt.NoLAN) {
-			continue
-		}
 		if err := l.Clear(ctx, r); err != nil {
 			return err
 		}

@@ -163,15 +163,6 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Prober, error) 
 	return p, nil
 }
 
-// Links returns the names of the probed links, in configuration order.
-func (p *Prober) Links() []string {
-	var names []string
-	for _, r := range p.links {
-		names = append(names, r.link.Name)
-	}
-	return names
-}
-
 // Specs returns what the transport is asked to probe, in configuration order.
 func (p *Prober) Specs() []Spec {
 	var specs []Spec

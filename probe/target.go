@@ -244,6 +244,9 @@ func (t *Target) each(f func(slot)) {
 
 // slow reports a full window whose mean RTT is above RTTDown.
 func (t *Target) slow() bool {
+	if t.p.RTTDown <= 0 || t.n != t.p.Window {
+		return false // no need to average the window
+	}
 	rtt, ok := t.RTT()
-	return t.p.RTTDown > 0 && ok && t.n == t.p.Window && rtt > t.p.RTTDown
+	return ok && rtt > t.p.RTTDown
 }

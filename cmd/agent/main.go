@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"gwstated/agent"
@@ -104,8 +105,12 @@ func run(args []string, stderr io.Writer) int {
 	defer signal.Stop(hup)
 	reload := make(chan struct{}, 1)
 	done := make(chan struct{})
+	// The forwarder turns SIGHUPs into reloads until run returns: close(done)
+	// ends it, then wg.Wait waits for it (defers run in reverse).
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	defer close(done)
-	go func() { // forwards SIGHUP; ends with run
+	wg.Go(func() {
 		for {
 			select {
 			case <-hup:
@@ -117,7 +122,7 @@ func run(args []string, stderr io.Writer) int {
 				return
 			}
 		}
-	}()
+	})
 
 	err = agent.Run(ctx, agent.Options{
 		ConfigPath: *cfgPath, Node: *node, Witness: *witness, DryRun: *dryRun,

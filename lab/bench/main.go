@@ -40,6 +40,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"gwstated/cluster"
 	"gwstated/lab"
 )
 
@@ -454,7 +455,7 @@ func soak(ctx context.Context, bin lab.Binaries, profile string, o options, col,
 		return err
 	}
 	for _, e := range h {
-		if e.Seq > seq && e.Kind == "transition" && e.Time.After(start) {
+		if e.Seq > seq && e.Kind == cluster.KindTransition && e.Time.After(start) {
 			col.falseFailovers++
 			if o.verbose {
 				fmt.Fprintln(os.Stderr, "  false transition:", e.Sentence)
