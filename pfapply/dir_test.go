@@ -3,6 +3,7 @@ package pfapply
 import (
 	"context"
 	"errors"
+	"gwstated/config"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -30,11 +31,7 @@ func TestDirBackend(t *testing.T) {
 	ctx := context.Background()
 	cfg := applyConfig(2)
 	dir := filepath.Join(t.TempDir(), "anchors")
-	b, err := NewDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ap := NewApplier(b, OptionsFromConfig(cfg, nil))
+	b, ap := dirApplier(t, dir, cfg)
 	for i, up := range [][]string{{"isp1", "isp2"}, {"isp2"}, nil, {"isp1"}} {
 		rs := rulesetUp(t, cfg, up...)
 		res, err := ap.Apply(ctx, rs, uint64(10+i))
@@ -81,11 +78,7 @@ func TestDirAppliedWrittenLast(t *testing.T) {
 	ctx := context.Background()
 	cfg := applyConfig(2)
 	dir := t.TempDir()
-	b, err := NewDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ap := NewApplier(b, OptionsFromConfig(cfg, nil))
+	b, ap := dirApplier(t, dir, cfg)
 	first := rulesetUp(t, cfg, "isp1", "isp2")
 	if _, err := ap.Apply(ctx, first, 1); err != nil {
 		t.Fatal(err)
@@ -101,7 +94,7 @@ func TestDirAppliedWrittenLast(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "nat-isp1.conf", "x"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = ap.Apply(ctx, next, 2)
+	_, err := ap.Apply(ctx, next, 2)
 	if !errors.Is(err, ErrLoad) || !strings.Contains(err.Error(), `"nat-isp1"`) {
 		t.Fatalf("Apply: %v, want ErrLoad for nat-isp1", err)
 	}
@@ -234,4 +227,15 @@ func BenchmarkDirApply(b *testing.B) {
 			}
 		})
 	}
+}
+
+// dirApplier returns a dir backend writing into dir and an Applier driving
+// it with cfg's options.
+func dirApplier(t *testing.T, dir string, cfg *config.Config) (*Dir, *Applier) {
+	t.Helper()
+	b, err := NewDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, NewApplier(b, OptionsFromConfig(cfg, nil))
 }

@@ -94,11 +94,7 @@ func TestRepairDir(t *testing.T) {
 	ctx := context.Background()
 	cfg := applyConfig(2)
 	dir := t.TempDir()
-	b, err := NewDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ap := NewApplier(b, OptionsFromConfig(cfg, nil))
+	_, ap := dirApplier(t, dir, cfg)
 	rs := rulesetUp(t, cfg, "isp1", "isp2")
 	if _, err := ap.Apply(ctx, rs, 3); err != nil {
 		t.Fatal(err)
