@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"gwstated/cluster"
+	"gwstated/cluster/etcdmember"
 	"gwstated/config"
 	"gwstated/internal/backoff"
 	"gwstated/internal/execrun"
@@ -152,7 +153,7 @@ func Run(ctx context.Context, o Options) error {
 		// The member joins its cluster once a quorum of initial_cluster is
 		// up; the rules of the state file are already in force meanwhile.
 		a.log.Info("starting the embedded etcd member", "data_dir", cfg.Embed().DataDir)
-		emb, err := cluster.StartEmbedded(ctx, cfg, o.Log)
+		emb, err := etcdmember.Start(ctx, cfg, o.Log)
 		if err != nil {
 			return fmt.Errorf("embedded etcd member: %w", err)
 		}
