@@ -8,7 +8,7 @@ import (
 )
 
 // Keys names every etcd key of one cluster, under /gwstated/<cluster>/.
-// This layout is a contract (DESIGN.md "etcd layout"): gwctl reads it.
+// This layout is a contract (docs/DESIGN.md "etcd layout"): gwctl reads it.
 type Keys struct {
 	Prefix string // "/gwstated/<cluster>/"
 }

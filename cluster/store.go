@@ -21,7 +21,7 @@ var ErrNotLeader = errors.New("not the leader: election key changed, write fence
 // lost a race to another writer.
 const maxCASRetries = 20
 
-// Store reads and writes one cluster's records in etcd (DESIGN.md "etcd
+// Store reads and writes one cluster's records in etcd (docs/DESIGN.md "etcd
 // layout"). The agent and gwctl share it.
 type Store struct {
 	Cli       *clientv3.Client
