@@ -8,6 +8,7 @@ package testkit
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -88,4 +89,13 @@ func SkipOrRequire(t testing.TB, why string) {
 		t.Fatalf("%s (%s=1)", why, EnvRequire)
 	}
 	t.Skipf("%s; set %s=1 to fail instead of skip", why, EnvRequire)
+}
+
+// Log is the logger tests give the code under test: debug records to
+// stderr with GWSTATED_TEST_LOG=1, else nowhere.
+func Log() *slog.Logger {
+	if os.Getenv("GWSTATED_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
 }
