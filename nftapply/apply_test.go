@@ -271,7 +271,9 @@ func TestRepairDrift(t *testing.T) {
 		{"default route changed", func() {
 			mustRun(t, "ip", "-n", ns, "route", "replace", "default", "via", "203.0.113.200", "dev", "eth2")
 		}},
-		{"extra rule in range", func() { mustRun(t, "ip", "-n", ns, "rule", "add", "priority", "103", "fwmark", "0x100", "lookup", "101") }},
+		{"extra rule in range", func() {
+			mustRun(t, "ip", "-n", ns, "rule", "add", "priority", "103", "fwmark", "0x100", "lookup", "101")
+		}},
 	} {
 		c.drift()
 		d, err := a.Repair(ctx)
