@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -47,6 +48,7 @@ type demoter interface {
 
 // nftDataplane is dataplane: nft.
 type nftDataplane struct {
+	nft     config.NFT // the ranges the start-up check cleared
 	r       nftapply.Runner
 	log     *slog.Logger
 	applier *nftapply.Applier
@@ -62,7 +64,7 @@ func newNFTDataplane(ctx context.Context, cfg *config.Config, r nftapply.Runner,
 	if err := nftapply.Check(ctx, r, cfg); err != nil {
 		return nil, fmt.Errorf("dataplane nft: %w", err)
 	}
-	return &nftDataplane{r: r, log: log, applier: nftapply.NewApplier(r, nftapply.OptionsFromConfig(cfg, log))}, nil
+	return &nftDataplane{nft: cfg.NFT, r: r, log: log, applier: nftapply.NewApplier(r, nftapply.OptionsFromConfig(cfg, log))}, nil
 }
 
 func (d *nftDataplane) Name() string { return config.DataplaneNFT }
@@ -82,6 +84,12 @@ func (d *nftDataplane) Apply(ctx context.Context, cfg *config.Config, v linkstat
 }
 
 func (d *nftDataplane) Validate(ctx context.Context, cfg *config.Config, v linkstate.Verdict) error {
+	n, o := cfg.NFT, d.nft
+	if n.Table != o.Table || n.MarkBase != o.MarkBase || n.TableBase != o.TableBase || n.RulePriority != o.RulePriority {
+		// The state under the old names would stay behind, and the new
+		// ranges have not been checked for collisions.
+		return errors.New("nft.table, mark_base, table_base and rule_priority change only with a restart")
+	}
 	p, err := nftapply.Render(cfg, v)
 	if err != nil {
 		return err
