@@ -18,6 +18,7 @@ import (
 
 	"gwstated/cluster"
 	"gwstated/config"
+	"gwstated/internal/testkit"
 	"gwstated/lab"
 	"gwstated/linkstate"
 	"gwstated/nftapply"
@@ -267,13 +268,7 @@ func TestAgentNFTReload(t *testing.T) {
 
 	set(get() + "nft: {mark_base: 0x200}\n")
 	reload <- struct{}{}
-	deadline := time.Now().Add(30 * time.Second)
-	for reloads(reg, "invalid") < 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("reload with new nft ranges not refused")
-		}
-		time.Sleep(20 * time.Millisecond) // polls a metric the agent goroutine sets, with a deadline
-	}
+	testkit.WaitFor(t, 30*time.Second, "reload with new nft ranges refused", func() bool { return reloads(reg, "invalid") >= 1 })
 	if tab := listTable(t, ns); !strings.Contains(tab, "0x00000100") || strings.Contains(tab, "0x00000200") {
 		t.Errorf("refused reload changed the table:\n%s", tab)
 	}
