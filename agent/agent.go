@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"sync"
 
@@ -16,6 +17,7 @@ import (
 	"gwstated/internal/backoff"
 	"gwstated/internal/execrun"
 	"gwstated/linkstate"
+	"gwstated/nftapply"
 )
 
 // Prober is what the agent needs of probe.Prober.
@@ -54,6 +56,10 @@ type Options struct {
 	NewProber  func(cfg *config.Config, log *slog.Logger) (Prober, error)
 	NewNode    func(cfg *config.Config, log *slog.Logger) (Node, error)
 	Runner     execrun.Runner
+	NFTRunner  nftapply.Runner // dataplane: nft; nil: nftapply.ExecRunner
+	// LocalAddrs lists this node's addresses for the VRRP role; nil:
+	// redundancy.LocalAddrs.
+	LocalAddrs func() ([]netip.Addr, error)
 	Backoff    backoff.Backoff
 	// Applied is called after every apply attempt with its record (tests).
 	Applied func(cluster.AppliedRecord)
@@ -124,7 +130,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	if !cfg.IsWitness() {
-		if a.dp, a.red, err = newDataplane(cfg, o); err != nil {
+		if a.dp, a.red, err = newDataplane(ctx, cfg, o); err != nil {
 			return err
 		}
 		if err := a.boot(ctx); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"gwstated/cluster"
+	"gwstated/config"
 	"gwstated/linkstate"
 	"time"
 )
@@ -81,16 +82,20 @@ func (a *agent) demote(ctx context.Context, v linkstate.Verdict) {
 		}
 	}
 	changed, err := a.red.Demote(ctx, len(impaired) > 0)
+	proto, by, where := "carp", a.cfg.CARP.Demote, "group "+a.cfg.CARP.Group
+	if a.cfg.Backend() == config.DataplaneNFT {
+		proto, by, where = "vrrp", a.cfg.VRRP.Demote, "track file "+a.cfg.VRRP.TrackFile
+	}
 	if err != nil {
-		a.log.Error("carp demotion failed", "err", err, "impaired_links", impaired)
+		a.log.Error(proto+" demotion failed", "err", err, "impaired_links", impaired)
 		return
 	}
 	if changed {
 		if len(impaired) > 0 {
-			a.log.Warn("this node is impaired: demoting its carp group so the peer becomes master",
-				"links", impaired, "by", a.cfg.CARP.Demote, "group", a.cfg.CARP.Group)
+			a.log.Warn("this node is impaired: demoting it so the peer becomes master",
+				"links", impaired, "protocol", proto, "by", by, "in", where)
 		} else {
-			a.log.Info("no longer impaired: carp demotion removed", "group", a.cfg.CARP.Group)
+			a.log.Info("no longer impaired: demotion removed", "protocol", proto, "in", where)
 		}
 	}
 	d := 0.0

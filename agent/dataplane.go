@@ -64,18 +64,21 @@ type Role struct {
 }
 
 // newDataplane selects the data plane and redundancy protocol for cfg:
-// pf.backend pfctl (pf and CARP through real commands) or dir (files, and
-// commands that would change the system written to a log); --dry-run
-// forces dir into <state-dir>/anchors. red is nil when demotion is off and
-// there are no roles to read.
-func newDataplane(cfg *config.Config, o Options) (dp Dataplane, red Redundancy, err error) {
+// dataplane nft (nftables, policy routing and keepalived VRRP; after its
+// start-up check, dataplane_nft.go), pf.backend pfctl (pf and CARP through
+// real commands) or dir (files, and commands that would change the system
+// written to a log); --dry-run forces dir into <state-dir>/anchors. red is
+// nil when demotion is off and there are no roles to read.
+func newDataplane(ctx context.Context, cfg *config.Config, o Options) (dp Dataplane, red Redundancy, err error) {
 	runner := o.Runner
 	if runner == nil {
 		runner = execrun.ExecRunner{}
 	}
 	var ifs []string // carp interfaces to read roles from
 	switch {
-	case o.DryRun || cfg.PF.Backend == "dir":
+	case cfg.Backend() == config.DataplaneNFT && !o.DryRun:
+		return newNFTDataplane(ctx, cfg, o)
+	case o.DryRun || cfg.Backend() == config.DataplaneDir:
 		dir := cfg.PF.Dir
 		if o.DryRun {
 			dir = filepath.Join(o.StateDir, "anchors")

@@ -27,7 +27,7 @@ func TestNewDataplane(t *testing.T) {
 	fr.On(exectest.ArgsEqual("/sbin/ifconfig", "carp0"), "\tcarp: MASTER carpdev em0 vhid 1 advbase 1 advskew 0\n", nil)
 	po := o
 	po.Runner = fr
-	dp, red, err := newDataplane(&base, po)
+	dp, red, err := newDataplane(ctx, &base, po)
 	if err != nil || dp.Name() != "pfctl" || red == nil {
 		t.Fatalf("pfctl: %v, %v, %v", dp, red, err)
 	}
@@ -46,7 +46,7 @@ func TestNewDataplane(t *testing.T) {
 
 	dir := base
 	dir.PF.Backend = "dir"
-	dp, red, err = newDataplane(&dir, po)
+	dp, red, err = newDataplane(ctx, &dir, po)
 	if err != nil || dp.Name() != "dir" {
 		t.Fatalf("dir: %v, %v", dp, err)
 	}
@@ -59,7 +59,7 @@ func TestNewDataplane(t *testing.T) {
 
 	dry := po
 	dry.DryRun = true
-	if dp, _, err := newDataplane(&base, dry); err != nil || dp.Name() != "dir" {
+	if dp, _, err := newDataplane(ctx, &base, dry); err != nil || dp.Name() != "dir" {
 		t.Errorf("--dry-run: %v, %v; want the dir backend", dp, err)
 	}
 	if _, err := os.Stat(filepath.Join(o.StateDir, "anchors")); err != nil {
@@ -68,12 +68,12 @@ func TestNewDataplane(t *testing.T) {
 
 	off := dir
 	off.CARP.Demote = 0
-	if _, red, err := newDataplane(&off, po); red != nil || err != nil {
+	if _, red, err := newDataplane(ctx, &off, po); red != nil || err != nil {
 		t.Errorf("carp.demote 0 on dir: %v, %v; want no redundancy side", red, err)
 	}
 	bad := base
 	bad.CARP.Group = "carp; reboot"
-	if _, _, err := newDataplane(&bad, po); err == nil {
+	if _, _, err := newDataplane(ctx, &bad, po); err == nil {
 		t.Error("hostile carp.group accepted")
 	}
 }

@@ -21,8 +21,8 @@ func (a *agent) reload(ctx context.Context) bool {
 	if err == nil && a.have && a.dp != nil {
 		err = a.dp.Check(ctx, cfg, a.cur.Verdict)
 	}
-	if err == nil && (cfg.PF.Backend != a.cfg.PF.Backend || cfg.PF.Dir != a.cfg.PF.Dir || cfg.Node != a.cfg.Node) {
-		err = errors.New("pf.backend, pf.dir and the node name change only with a restart")
+	if err == nil && (cfg.Backend() != a.cfg.Backend() || cfg.PF.Dir != a.cfg.PF.Dir || cfg.Node != a.cfg.Node) {
+		err = errors.New("dataplane, pf.backend, pf.dir and the node name change only with a restart")
 	}
 	if err != nil {
 		a.m.reloads.WithLabelValues("invalid").Inc()

@@ -78,7 +78,7 @@ func printSummary(tw io.Writer, s Status, now time.Time) {
 
 func printNodes(tw io.Writer, nodes []NodeStatus, now time.Time) {
 	if len(nodes) > 0 {
-		fmt.Fprintf(tw, "\nNODE\tGOSSIP\tCARP\tMODE\tAPPLIED\tRULESET\tCONFIG\tREPORTED\n")
+		fmt.Fprintf(tw, "\nNODE\tGOSSIP\tROLE\tMODE\tAPPLIED\tRULESET\tCONFIG\tREPORTED\n")
 		for _, n := range nodes {
 			name := n.Name
 			if n.Leader {
