@@ -8,13 +8,17 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"gwstated/pfapply/pfemu"
 )
 
 // fakeRunner records every command and answers from a script: the first
 // matching response whose Times is not used up answers; calls that match
-// nothing succeed with no output. It also keeps the content of the file a
+// nothing go to the OpenBSD emulator emu (pfapply/pfemu) when set, else
+// succeed with no output. It also keeps the content of the file a
 // "pfctl ... -f <file>" call names, as it was at the time of the call.
 type fakeRunner struct {
+	emu       *pfemu.Emu
 	mu        sync.Mutex
 	calls     [][]string // name followed by args
 	files     []string   // for each call, the -f file's content ("" when none)
@@ -54,6 +58,9 @@ func (f *fakeRunner) Run(ctx context.Context, name string, args ...string) ([]by
 			r.used++
 			return []byte(r.stdout), r.err
 		}
+	}
+	if f.emu != nil {
+		return f.emu.Run(ctx, name, args...)
 	}
 	return nil, nil
 }

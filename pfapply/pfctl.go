@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"gwstated/pfapply/pfrule"
 )
 
 // Default paths of the OpenBSD base system tools.
@@ -136,7 +138,13 @@ func (p *Pfctl) Load(ctx context.Context, a Anchor) error {
 	return nil
 }
 
-// ReadAnchor implements Backend: pfctl -a <anchor> -sr.
+// ReadAnchor implements Backend: pfctl -a <anchor> -sr, then for every
+// table its rules use (the automatic table pfctl made of a route-to pool of
+// two or more gateways, parse.y collapse_redirspec) pfctl -a <anchor> -t
+// <table> -T show; the entries are appended as "table <name> const { ... }"
+// (print_tabledef's form), so that SameRules sees the gateways a pool holds
+// and not only the table's random name. Rules that pfrule cannot read are
+// returned as printed (SameRules then reports them as differing).
 func (p *Pfctl) ReadAnchor(ctx context.Context, name string) (string, error) {
 	if err := CheckAnchorName(name); err != nil {
 		return "", err
@@ -145,7 +153,26 @@ func (p *Pfctl) ReadAnchor(ctx context.Context, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return string(out), nil
+	text := string(out)
+	rs, perr := pfrule.Compile(text, pfrule.Options{Dialect: pfrule.Printed, File: "pfctl -a " + name + " -sr"})
+	if perr != nil {
+		return text, nil
+	}
+	var b strings.Builder
+	b.WriteString(text)
+	for _, t := range pfrule.TableRefs(rs) {
+		tout, err := p.r.Run(ctx, p.opts.Pfctl, "-a", name, "-t", t, "-T", "show")
+		if err != nil {
+			return "", fmt.Errorf("anchor %q table <%s>: %w", name, t, err)
+		}
+		tb, err := pfrule.ParseTableShow(t, string(tout))
+		if err != nil {
+			return "", fmt.Errorf("anchor %q table <%s>: %w", name, t, err)
+		}
+		b.WriteString(pfrule.PrintTableDef(tb))
+		b.WriteByte('\n')
+	}
+	return b.String(), nil
 }
 
 // routeArgs is route(8)'s argument list for cmd (change, add) of the
@@ -163,8 +190,9 @@ func (p *Pfctl) routeArgs(cmd string, gw netip.Addr) []string {
 }
 
 // SetDefaultRoute implements Backend. route(8) reports a missing route with
-// "not in table" on standard output (and "No such process", ESRCH, from the
-// routing socket on standard error) and exits 1; only then is the route
+// "change net default: gateway <gw>: not in table" (ESRCH) on standard
+// output and exits 1 (sbin/route/route.c 1.267, newroute; older route(8)
+// also said "No such process" on standard error); only then is the route
 // added.
 func (p *Pfctl) SetDefaultRoute(ctx context.Context, gw netip.Addr) error {
 	if !gw.IsValid() {
