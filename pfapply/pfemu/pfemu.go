@@ -99,10 +99,10 @@ type Call struct {
 
 // Anchor is what pf holds for one anchor.
 type Anchor struct {
-	Text   string          `json:"text"` // the file last loaded
-	Rules  []pfrule.Rule   `json:"rules"`
-	Tables []pfrule.Table  `json:"tables"`
-	Loads  int             `json:"loads"`
+	Text   string         `json:"text"` // the file last loaded
+	Rules  []pfrule.Rule  `json:"rules"`
+	Tables []pfrule.Table `json:"tables"`
+	Loads  int            `json:"loads"`
 }
 
 // Snapshot is the whole emulated state (for a lab that runs the emulator as
