@@ -45,16 +45,18 @@ type PfctlOptions struct {
 //	          default route is not in the table, route [-T n] -n add default <gw>
 //	kill      pfctl -k label -k <label>
 //
-// State kills, as found in OpenBSD's pfctl(8) (pfctl.8 since 5.x; pfctl.c
-// rev 1.397 of 2025-05-26, OpenBSD 7.7/7.8): -k takes host | network |
-// label | id | key. "pfctl -k label -k <label>" kills the states created by
-// rules carrying that label (psk_label is compared with the label of the
-// rule that created the state, not of match rules); "-k id -k <id>" one
-// state; "-k key -k '<proto> <host:port> <-|-> <host:port>'" one state key.
-// OpenBSD has NO "-k gateway" form: pfctl would take "gateway" as a host
-// name and fail. That form — kill states whose route-to gateway is an
-// address — is FreeBSD's (commit abbcba9cf5b1, May 2021, FreeBSD 13.1 and
-// 14.0; pfSense). So on OpenBSD states of a dead link are found by label:
+// State kills, as in sbin/pfctl/pfctl.c 1.397 (2025/05/26, first released
+// in OpenBSD 7.8): -k takes a host or network, or the keywords label, id
+// and key (pfctl_label_kill_states, pfctl_id_kill_states,
+// pfctl_key_kill_states). "pfctl -k label -k <label>" sends DIOCKILLSTATES
+// with psk_label set and prints "killed N states" on standard error; the
+// kernel (sys/net/pf_ioctl.c, not re-read here) matches it against the
+// label of the rule that created each state. OpenBSD has NO "-k gateway"
+// form: pfctl_net_kill_states would look "gateway" up as a host name
+// (pfctl_addrprefix -> getaddrinfo) and fail. That form — kill states whose
+// route-to gateway is an address — is FreeBSD's (commit abbcba9cf5b1, May
+// 2021, FreeBSD 13.1 and 14.0; pfSense). So on OpenBSD states of a dead
+// link are found by label:
 // gwstated:<link> for its pass rules and gwstated:<sticky> for a sticky
 // class pinned to it. States the round-robin rule (gwstated:loadbalance)
 // sent to the dead gateway cannot be told from the healthy links' states
