@@ -115,7 +115,7 @@ const (
 	maxLinkName = 63 - len("gwstated:")
 	maxName     = 63
 	maxIfname   = 15 // IFNAMSIZ 16 with the NUL
-	maxDemote   = 128
+	maxDemote   = 128 // ifconfig(8) carpdemote: strtonum(n, 0, 128) (ifconfig.c 1.476)
 )
 
 const (
