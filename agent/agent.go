@@ -20,9 +20,12 @@ import (
 
 	"gwstated/cluster"
 	"gwstated/config"
+	"gwstated/internal/backoff"
+	"gwstated/internal/execrun"
 	"gwstated/linkstate"
 	"gwstated/pfapply"
 	"gwstated/probe"
+	"gwstated/redundancy"
 )
 
 // Prober is what the agent needs of probe.Prober.
@@ -60,8 +63,8 @@ type Options struct {
 	LoadConfig func() (*config.Config, error)
 	NewProber  func(cfg *config.Config, log *slog.Logger) (Prober, error)
 	NewNode    func(cfg *config.Config, log *slog.Logger) (Node, error)
-	Runner     pfapply.Runner
-	Backoff    pfapply.Backoff
+	Runner     execrun.Runner
+	Backoff    backoff.Backoff
 	// Applied is called after every apply attempt with its record (tests).
 	Applied func(cluster.AppliedRecord)
 }
@@ -86,8 +89,8 @@ type agent struct {
 	applier *pfapply.Applier
 	pf      pfapply.Backend
 	backend string
-	runner  pfapply.Runner
-	demoter *pfapply.Demoter
+	runner  execrun.Runner
+	demoter *redundancy.Demoter
 	carpIfs []string
 
 	cur      cluster.VerdictRecord // the verdict to be in force
@@ -181,7 +184,7 @@ func Run(ctx context.Context, o Options) error {
 func (a *agent) setupPF(cfg *config.Config) error {
 	a.runner = a.o.Runner
 	if a.runner == nil {
-		a.runner = pfapply.ExecRunner{}
+		a.runner = execrun.ExecRunner{}
 	}
 	var b pfapply.Backend
 	switch {
@@ -210,7 +213,7 @@ func (a *agent) setupPF(cfg *config.Config) error {
 	a.pf = b
 	a.applier = pfapply.NewApplier(b, pfapply.OptionsFromConfig(cfg, a.log))
 	if cfg.CARP.Demote > 0 {
-		d, err := pfapply.NewDemoter(a.runner, "", cfg.CARP.Group, cfg.CARP.Demote)
+		d, err := redundancy.NewDemoter(a.runner, "", cfg.CARP.Group, cfg.CARP.Demote)
 		if err != nil {
 			return err
 		}
@@ -500,7 +503,7 @@ func (a *agent) readCARP(ctx context.Context, node Node) {
 	}
 	var out []cluster.CARPStatus
 	for _, ifn := range a.carpIfs {
-		vh, err := pfapply.ReadCARP(ctx, a.runner, "", ifn)
+		vh, err := redundancy.ReadCARP(ctx, a.runner, "", ifn)
 		if err != nil {
 			a.log.Warn("cannot read carp state", "interface", ifn, "err", err)
 			continue

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -15,7 +14,6 @@ import (
 	"gwstated/cluster"
 	"gwstated/config"
 	"gwstated/linkstate"
-	"gwstated/pfapply"
 	"gwstated/pfapply/pfemu"
 	"gwstated/pfapply/pfrule"
 )
@@ -52,10 +50,7 @@ func driftOnEmu(t *testing.T, syntax string) {
 	if syntax == "legacy" {
 		d = pfrule.Legacy
 	}
-	emu := pfemu.New(pfemu.Options{Dialect: d, Seed: 7, NewError: func(name string, args []string, r pfemu.Result) error {
-		return &pfapply.CmdError{Cmd: name, Args: args, Exit: r.Exit, Stdout: strings.TrimSpace(r.Stdout),
-			Stderr: strings.TrimSpace(r.Stderr), Err: errors.New("exit status")}
-	}})
+	emu := pfemu.New(pfemu.Options{Dialect: d, Seed: 7})
 	emu.SetDefaultRoute(0, false, netip.MustParseAddr("198.51.100.100"))
 	yaml := fmt.Sprintf(emuConfig, freePort(t), freePort(t), filepath.Join(dir, "pf"), syntax)
 	node := &fakeNode{verdicts: make(chan cluster.VerdictRecord)}

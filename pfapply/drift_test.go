@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"gwstated/internal/execrun/exectest"
 )
 
 // TestSameRules: the rules as OpenBSD's pfctl prints them back (print_rule
@@ -104,7 +106,7 @@ func TestRepairPfctl(t *testing.T) {
 				reads = append(reads, []string{"/sbin/pfctl", "-a", "loadbalance", "-t", tbl, "-T", "show"})
 			}
 		}
-		assertCalls(t, syntax+" untouched", callLines(emu.TakeCalls()), reads)
+		exectest.AssertCalls(t, syntax+" untouched", callLines(emu.TakeCalls()), reads)
 
 		lb := anchorText(t, rs, "loadbalance")
 		nat := anchorText(t, rs, "nat-isp1")
@@ -141,7 +143,7 @@ func TestRepairPfctl(t *testing.T) {
 					loads = append(loads, c)
 				}
 			}
-			assertCalls(t, syntax+" "+edit.name, loads, seq(s.check(edit.anchor), s.load(edit.anchor)))
+			exectest.AssertCalls(t, syntax+" "+edit.name, loads, seq(s.check(edit.anchor), s.load(edit.anchor)))
 			if got := emu.Anchor(edit.anchor).Text; got != anchorText(t, rs, edit.anchor) {
 				t.Errorf("%s %s: anchor after repair %q", syntax, edit.name, got)
 			}

@@ -1,11 +1,9 @@
 package pfapply
 
 import (
-	"errors"
 	"maps"
 	"net/netip"
 	"slices"
-	"strings"
 	"testing"
 
 	"gwstated/config"
@@ -13,13 +11,10 @@ import (
 	"gwstated/pfapply/pfrule"
 )
 
-// newEmu is the OpenBSD pfctl/route/ifconfig emulator, failing commands
-// reported as *CmdError the way ExecRunner reports them.
+// newEmu is the OpenBSD pfctl/route/ifconfig emulator; failing commands
+// are *CmdError as ExecRunner reports them.
 func newEmu(dialect pfrule.Dialect) *pfemu.Emu {
-	return pfemu.New(pfemu.Options{Dialect: dialect, Seed: 1, NewError: func(name string, args []string, r pfemu.Result) error {
-		return &CmdError{Cmd: name, Args: args, Exit: r.Exit, Stdout: strings.TrimSpace(r.Stdout),
-			Stderr: strings.TrimSpace(r.Stderr), Err: errors.New("exit status")}
-	}})
+	return pfemu.New(pfemu.Options{Dialect: dialect, Seed: 1})
 }
 
 func dialectOf(cfg *config.Config) pfrule.Dialect {

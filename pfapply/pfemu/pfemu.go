@@ -15,9 +15,9 @@
 //	ifconfig -g G              printgroupattribs
 //	ifconfig -g G [-]carpdemote [N]
 //
-// An Emu is a Runner (Run) through Exec. It imports nothing of pfapply, so
-// pfapply's own tests can use it; the error type a failing command returns
-// is made by Options.NewError.
+// An Emu is an execrun.Runner (Run) over Exec; a failing command returns
+// an *execrun.CmdError as ExecRunner does. It imports nothing of pfapply,
+// so pfapply's own tests can use it.
 package pfemu
 
 import (
@@ -32,6 +32,7 @@ import (
 	"strings"
 	"sync"
 
+	"gwstated/internal/execrun"
 	"gwstated/pfapply/pfrule"
 )
 
@@ -40,21 +41,6 @@ type Result struct {
 	Stdout string `json:"stdout"`
 	Stderr string `json:"stderr"`
 	Exit   int    `json:"exit"`
-}
-
-// ExitError is the default error of a failing command.
-type ExitError struct {
-	Name   string
-	Args   []string
-	Result Result
-}
-
-func (e *ExitError) Error() string {
-	msg := strings.TrimSpace(e.Result.Stderr)
-	if msg == "" {
-		msg = strings.TrimSpace(e.Result.Stdout)
-	}
-	return fmt.Sprintf("%s %s: exit status %d: %s", e.Name, strings.Join(e.Args, " "), e.Result.Exit, strings.Join(strings.Fields(msg), " "))
 }
 
 // Options configures an Emu.
@@ -68,7 +54,7 @@ type Options struct {
 	// Seed makes the automatic table identifiers reproducible.
 	Seed uint64
 	// NewError makes the error Run returns for a command that exits
-	// non-zero; nil: *ExitError.
+	// non-zero; nil: an *execrun.CmdError as ExecRunner returns it.
 	NewError func(name string, args []string, r Result) error
 }
 
@@ -322,7 +308,9 @@ func (e *Emu) Run(ctx context.Context, name string, args ...string) ([]byte, err
 	if e.o.NewError != nil {
 		return []byte(r.Stdout), e.o.NewError(name, slices.Clone(args), r)
 	}
-	return []byte(r.Stdout), &ExitError{Name: name, Args: slices.Clone(args), Result: r}
+	return []byte(r.Stdout), &execrun.CmdError{Cmd: name, Args: slices.Clone(args), Exit: r.Exit,
+		Stdout: strings.TrimSpace(r.Stdout), Stderr: strings.TrimSpace(r.Stderr),
+		Err: fmt.Errorf("exit status %d", r.Exit)}
 }
 
 func is(name, path string) bool {
