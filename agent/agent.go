@@ -352,6 +352,7 @@ func (a *agent) loop(ctx context.Context) error {
 			st := g.node.Status()
 			a.m.status(st)
 			a.readCARP(ctx, g.node)
+			a.retryDemote(ctx)
 		case <-a.o.Reload:
 			if a.reload(ctx) {
 				drift.Stop()
@@ -464,7 +465,7 @@ func (a *agent) demote(ctx context.Context, v linkstate.Verdict) {
 	}
 	changed, err := a.demoter.Set(ctx, len(impaired) > 0)
 	if err != nil {
-		a.log.Error("carp demotion failed", "err", err, "impaired_links", impaired)
+		a.logDemoteError(err, impaired)
 		return
 	}
 	if changed {
@@ -474,6 +475,39 @@ func (a *agent) demote(ctx context.Context, v linkstate.Verdict) {
 		} else {
 			a.log.Info("no longer impaired: carp demotion removed", "group", a.cfg.CARP.Group)
 		}
+	}
+	d := 0.0
+	if a.demoter.Demoted() {
+		d = 1
+	}
+	a.m.demoted.Set(d)
+}
+
+// logDemoteError logs a failed carpdemote; a refusal (the group counter
+// would leave 0-255) carries the counter read back. The demoter keeps what
+// it wants and the slow tick retries it (retryDemote).
+func (a *agent) logDemoteError(err error, impaired []string) {
+	var de *redundancy.DemoteError
+	if errors.As(err, &de) {
+		a.log.Error("carp demotion refused; retrying every 2 s", "group", de.Group, "change", de.Change,
+			"counter", de.Counter, "impaired_links", impaired, "err", err)
+		return
+	}
+	a.log.Error("carp demotion failed", "err", err, "impaired_links", impaired)
+}
+
+// retryDemote retries a demotion or undo that ifconfig refused.
+func (a *agent) retryDemote(ctx context.Context) {
+	if a.demoter == nil || !a.demoter.Pending() {
+		return
+	}
+	changed, err := a.demoter.Retry(ctx)
+	if err != nil {
+		a.logDemoteError(err, nil)
+		return
+	}
+	if changed {
+		a.log.Info("carp demotion retried and done", "group", a.cfg.CARP.Group, "demoted", a.demoter.Demoted())
 	}
 	d := 0.0
 	if a.demoter.Demoted() {
