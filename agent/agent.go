@@ -64,9 +64,19 @@ type Options struct {
 	NewProber  func(cfg *config.Config, log *slog.Logger) (Prober, error)
 	NewNode    func(cfg *config.Config, log *slog.Logger) (Node, error)
 	Runner     execrun.Runner
-	Backoff    backoff.Backoff
+	// Tools are the paths of pfctl(8), route(8) and ifconfig(8) the pfctl
+	// backend and the CARP code run (empty: /sbin/...). The lab points
+	// them at its OpenBSD emulator (lab/pfemu) with gwstated's hidden
+	// --lab-pf-tools flag.
+	Tools   Tools
+	Backoff backoff.Backoff
 	// Applied is called after every apply attempt with its record (tests).
 	Applied func(cluster.AppliedRecord)
+}
+
+// Tools are the paths of the OpenBSD programs the agent runs.
+type Tools struct {
+	Pfctl, Route, Ifconfig string
 }
 
 // ErrConfig wraps a configuration that cannot be loaded at start-up.
@@ -203,7 +213,8 @@ func (a *agent) setupPF(cfg *config.Config) error {
 		}
 		b, a.backend = d, "dir"
 	default:
-		p, err := pfapply.NewPfctl(a.runner, pfapply.PfctlOptions{Dir: cfg.PF.Dir, Rtable: cfg.PF.Rtable})
+		p, err := pfapply.NewPfctl(a.runner, pfapply.PfctlOptions{Dir: cfg.PF.Dir, Rtable: cfg.PF.Rtable,
+			Pfctl: a.o.Tools.Pfctl, Route: a.o.Tools.Route})
 		if err != nil {
 			return err
 		}
@@ -213,7 +224,7 @@ func (a *agent) setupPF(cfg *config.Config) error {
 	a.pf = b
 	a.applier = pfapply.NewApplier(b, pfapply.OptionsFromConfig(cfg, a.log))
 	if cfg.CARP.Demote > 0 {
-		d, err := redundancy.NewDemoter(a.runner, "", cfg.CARP.Group, cfg.CARP.Demote)
+		d, err := redundancy.NewDemoter(a.runner, a.o.Tools.Ifconfig, cfg.CARP.Group, cfg.CARP.Demote)
 		if err != nil {
 			return err
 		}
@@ -537,7 +548,7 @@ func (a *agent) readCARP(ctx context.Context, node Node) {
 	}
 	var out []cluster.CARPStatus
 	for _, ifn := range a.carpIfs {
-		vh, err := redundancy.ReadCARP(ctx, a.runner, "", ifn)
+		vh, err := redundancy.ReadCARP(ctx, a.runner, a.o.Tools.Ifconfig, ifn)
 		if err != nil {
 			a.log.Warn("cannot read carp state", "interface", ifn, "err", err)
 			continue
