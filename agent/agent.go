@@ -77,6 +77,9 @@ type Options struct {
 // Tools are the paths of the OpenBSD programs the agent runs.
 type Tools struct {
 	Pfctl, Route, Ifconfig string
+	// RulesDir replaces pf.dir (the pfctl backend's rule files) when set:
+	// the lab's firewalls share one file system and one config.
+	RulesDir string
 }
 
 // ErrConfig wraps a configuration that cannot be loaded at start-up.
@@ -213,7 +216,11 @@ func (a *agent) setupPF(cfg *config.Config) error {
 		}
 		b, a.backend = d, "dir"
 	default:
-		p, err := pfapply.NewPfctl(a.runner, pfapply.PfctlOptions{Dir: cfg.PF.Dir, Rtable: cfg.PF.Rtable,
+		rulesDir := cfg.PF.Dir
+		if a.o.Tools.RulesDir != "" {
+			rulesDir = a.o.Tools.RulesDir
+		}
+		p, err := pfapply.NewPfctl(a.runner, pfapply.PfctlOptions{Dir: rulesDir, Rtable: cfg.PF.Rtable,
 			Pfctl: a.o.Tools.Pfctl, Route: a.o.Tools.Route})
 		if err != nil {
 			return err

@@ -35,6 +35,7 @@ type Binaries struct {
 	Gwstated string // cmd/agent
 	Gwctl    string // cmd/ctl
 	Etcd     string // lab/labetcd: the separately started etcd member
+	PfEmu    string // lab/pfemu: the emulated pfctl, route and ifconfig (DataplanePF)
 }
 
 // Build compiles gwstated, gwctl and labetcd into dir. It runs `go build`
@@ -45,9 +46,11 @@ func Build(ctx context.Context, dir string) (Binaries, error) {
 		Gwstated: filepath.Join(dir, "gwstated"),
 		Gwctl:    filepath.Join(dir, "gwctl"),
 		Etcd:     filepath.Join(dir, "labetcd"),
+		PfEmu:    filepath.Join(dir, "pfemu"),
 	}
 	for _, p := range []struct{ out, pkg string }{
 		{b.Gwstated, "gwstated/cmd/agent"}, {b.Gwctl, "gwstated/cmd/ctl"}, {b.Etcd, "gwstated/lab/labetcd"},
+		{b.PfEmu, "gwstated/lab/pfemu"},
 	} {
 		if err := run(ctx, "go", "build", "-o", p.out, p.pkg); err != nil {
 			return b, fmt.Errorf("lab: build %s (run from the gwstated source tree): %w", p.pkg, err)
@@ -89,6 +92,10 @@ type ClusterOptions struct {
 	Damping   *config.Damping
 	NoDamping bool
 	LogLevel  string // agents' --log-level (default info)
+	// Dataplane is "" (the firewalls run --dry-run: the dir backend) or
+	// DataplanePF (pfctl backend against the OpenBSD emulator; see
+	// pfdataplane.go).
+	Dataplane string
 	// Log receives one line per harness action (start, kill, ...); nil
 	// discards them.
 	Log io.Writer
@@ -148,6 +155,7 @@ type tmplLink struct{ Name, Interface, Gateway string }
 
 type tmplData struct {
 	Name, Decide, OnEtcdLoss, KeyFile, PFDir, LAN, Internet, Profile, Metrics string
+	PFBackend, DriftInterval                                                  string
 	Embed                                                                     bool
 	EmbedDataDir                                                              string
 	Nodes                                                                     []tmplNode
@@ -163,6 +171,10 @@ func WriteConfig(l *Lab, path, keyFile, workDir string, opt ClusterOptions) (str
 		PFDir: filepath.Join(workDir, "pf"), LAN: LANPrefix.String(), Internet: Internet4.String(),
 		Profile: opt.Profile, Metrics: "0.0.0.0:9707",
 		Embed: opt.Etcd == EtcdEmbedded, EmbedDataDir: filepath.Join(workDir, "etcd"),
+		PFBackend: "dir", DriftInterval: "30s",
+	}
+	if opt.Dataplane == DataplanePF {
+		d.PFBackend, d.DriftInterval = "pfctl", "1s"
 	}
 	if d.Decide == "" {
 		d.Decide = "any"
@@ -311,6 +323,11 @@ func (c *Cluster) StartAgent(node string) error {
 		"--state-dir", c.NodeDir(node), "--log-format", "json", "--log-level", c.opt.LogLevel}
 	if node == Witness {
 		args = append(args, "--witness")
+	} else if c.pfMode() {
+		if err := c.initPFEmu(node); err != nil {
+			return err
+		}
+		args = append(slices.DeleteFunc(args, func(a string) bool { return a == "--dry-run" }), c.agentPFArgs(node)...)
 	}
 	return c.startProc(node, node, c.AgentLog(node), c.opt.Bin.Gwstated, args)
 }
@@ -461,6 +478,9 @@ func (c *Cluster) History(ctx context.Context) ([]HistoryEntry, error) {
 // Anchor returns the text of a node's anchor as the dir backend wrote it
 // ("" when the file does not exist).
 func (c *Cluster) Anchor(node, anchor string) (string, error) {
+	if c.pfMode() {
+		return c.pfAnchor(node, anchor)
+	}
 	b, err := os.ReadFile(filepath.Join(c.NodeDir(node), "anchors", anchor+".conf"))
 	if errors.Is(err, os.ErrNotExist) {
 		return "", nil
@@ -470,6 +490,9 @@ func (c *Cluster) Anchor(node, anchor string) (string, error) {
 
 // Applied returns a node's anchors/applied.json (zero before the first apply).
 func (c *Cluster) Applied(node string) (pfapply.AppliedFile, error) {
+	if c.pfMode() {
+		return c.pfApplied(node)
+	}
 	var a pfapply.AppliedFile
 	b, err := os.ReadFile(filepath.Join(c.NodeDir(node), "anchors", "applied.json"))
 	if errors.Is(err, os.ErrNotExist) {
@@ -484,6 +507,9 @@ func (c *Cluster) Applied(node string) (pfapply.AppliedFile, error) {
 // DryRunLog returns a node's dry-run.log lines (commands it would have run,
 // e.g. `ifconfig -g carp carpdemote 50`).
 func (c *Cluster) DryRunLog(node string) ([]string, error) {
+	if c.pfMode() {
+		return c.pfCommandLog(node)
+	}
 	b, err := os.ReadFile(filepath.Join(c.NodeDir(node), "dry-run.log"))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil

@@ -84,7 +84,7 @@ func run(args []string, stderr io.Writer) int {
 		// Hidden (not in --help): the lab runs the pfctl backend against
 		// its OpenBSD emulator, a directory holding pfctl, route and
 		// ifconfig (lab/pfemu); see lab/doc.go.
-		labTools = fs.String(labToolsFlag, "", "lab only: `DIR` holding the pfctl, route and ifconfig to run instead of /sbin's")
+		labTools = fs.String(labToolsFlag, "", "lab only: `DIR` holding the pfctl, route and ifconfig to run instead of /sbin's; pf rule files go to DIR/rules instead of pf.dir")
 	)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageText)
@@ -147,7 +147,7 @@ func run(args []string, stderr io.Writer) int {
 	var tools agent.Tools
 	if *labTools != "" {
 		tools = agent.Tools{Pfctl: filepath.Join(*labTools, "pfctl"), Route: filepath.Join(*labTools, "route"),
-			Ifconfig: filepath.Join(*labTools, "ifconfig")}
+			Ifconfig: filepath.Join(*labTools, "ifconfig"), RulesDir: filepath.Join(*labTools, "rules")}
 	}
 	err = agent.Run(ctx, agent.Options{
 		ConfigPath: *cfgPath, Node: *node, Witness: *witness, DryRun: *dryRun,
