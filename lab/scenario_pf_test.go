@@ -93,13 +93,16 @@ func TestScenarioPFFailover(t *testing.T) {
 		t.Fatalf("restore %s: %v", up[0], err)
 	}
 	for _, fw := range []string{FW1, FW2} {
-		_ = c.Emu(fw, func(e *pfemu.Emu) error {
-			if gw := e.DefaultRoute(0, false); gw != isps[1].Gateway4 {
-				// The route stays on the link it moved to while that one is up.
-				t.Logf("%s: default route %v after %s returned", fw, gw, up[0])
+		err := c.Emu(fw, func(e *pfemu.Emu) error {
+			// The default route is the first active link's gateway again.
+			if gw := e.DefaultRoute(0, false); gw != isps[0].Gateway4 {
+				t.Errorf("%s: default route %v after %s returned, want %v", fw, gw, up[0], isps[0].Gateway4)
 			}
 			return nil
 		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
