@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -134,4 +136,79 @@ func waitCalls(t *testing.T, emu *pfemu.Emu, ok func([]pfemu.Call) bool) {
 		}
 		time.Sleep(10 * time.Millisecond) // polling state another goroutine changes, with a deadline
 	}
+}
+
+// TestDemotionRefusedAndRetried: on the emulated OpenBSD, the carp group's
+// counter is already 200 (rc(8)'s 128 and more), so ifconfig refuses the
+// agent's carpdemote 100 (the kernel keeps the counter within 0-255); the
+// agent logs the refusal with the counter and retries on its 2 s tick
+// until the counter is lowered and the demotion goes through.
+func TestDemotionRefusedAndRetried(t *testing.T) {
+	dir := t.TempDir()
+	emu := pfemu.New(pfemu.Options{Seed: 9})
+	emu.SetDefaultRoute(0, false, netip.MustParseAddr("198.51.100.100"))
+	emu.SetGroup("carp", 200)
+	yaml := fmt.Sprintf(emuConfig, freePort(t), freePort(t), filepath.Join(dir, "pf"), "openbsd") + "carp: {group: carp, demote: 100}\n"
+	node := &fakeNode{verdicts: make(chan cluster.VerdictRecord)}
+	var logs syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Options{
+			StateDir:   filepath.Join(dir, "state"),
+			Log:        slog.New(slog.NewJSONHandler(&logs, nil)),
+			LoadConfig: func() (*config.Config, error) { return config.Parse([]byte(yaml), "fw1") },
+			NewProber:  func(*config.Config, *slog.Logger) (Prober, error) { return newScripted(), nil },
+			NewNode:    func(*config.Config, *slog.Logger) (Node, error) { return node, nil },
+			Runner:     emu,
+		})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	node.verdicts <- cluster.VerdictRecord{Verdict: linkstate.Verdict{Seq: 1,
+		Links:    map[string]linkstate.LinkVerdict{"isp1": {State: linkstate.Up}, "isp2": {State: linkstate.Up}},
+		Active:   []string{"isp1", "isp2"},
+		Impaired: []linkstate.Impairment{{Node: "fw1", Link: "isp1"}}}}
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(logs.String(), `"counter":200`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no refusal logged with the counter; log:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond) // polling the log another goroutine writes, with a deadline
+	}
+	if !strings.Contains(logs.String(), "carp demotion refused") {
+		t.Errorf("refusal not worded: %s", logs.String())
+	}
+	if n, _ := emu.Demotion("carp"); n != 200 {
+		t.Fatalf("counter %d after the refusal", n)
+	}
+	emu.SetGroup("carp", 20) // rc(8) took its 128 back
+	for n, _ := emu.Demotion("carp"); n != 120; n, _ = emu.Demotion("carp") {
+		if time.Now().After(deadline) {
+			t.Fatalf("demotion not retried: counter %d", n)
+		}
+		time.Sleep(10 * time.Millisecond) // polling the emulator another goroutine changes, with a deadline
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the agent's logger and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
