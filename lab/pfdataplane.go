@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"gwstated/pfapply"
 	"gwstated/pfapply/pfemu"
@@ -102,15 +103,19 @@ func (c *Cluster) pfApplied(node string) (pfapply.AppliedFile, error) {
 		return out, err
 	}
 	out.Hash = pfapply.RulesetHash(anchors, gw)
+	// The seq, and the time the agent recorded the ruleset as applied,
+	// come from its state file when it is about the rules pf holds.
 	b, err := os.ReadFile(filepath.Join(c.NodeDir(node), "state.json"))
 	if err == nil {
 		var st struct {
 			Verdict struct {
 				Seq uint64 `json:"seq"`
 			} `json:"verdict"`
+			Hash string    `json:"hash"`
+			Time time.Time `json:"time"`
 		}
-		if json.Unmarshal(b, &st) == nil {
-			out.Seq = st.Verdict.Seq
+		if json.Unmarshal(b, &st) == nil && st.Hash == out.Hash {
+			out.Seq, out.AppliedAt = st.Verdict.Seq, st.Time
 		}
 	}
 	return out, nil
