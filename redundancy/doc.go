@@ -5,6 +5,9 @@
 // CARP (OpenBSD) now: the role read from `ifconfig carpN` (ReadCARP,
 // ParseCARP) and the group demotion counter (Demoter). VRRP (Linux,
 // keepalived: the track file and the role from the VRRP addresses) comes
-// next, beside it. Every command runs through an execrun.Runner given by
+// next, beside it. The demotion bounds are OpenBSD's: ifconfig's
+// carpdemote takes 0-128 (sbin/ifconfig/ifconfig.c 1.476) and the kernel
+// keeps a group's counter within 0-255 (sys/net/if.c 1.741); a refused
+// change is a DemoteError with the counter, retried later. Every command runs through an execrun.Runner given by
 // the caller; names from the config are checked before they reach one.
 package redundancy
