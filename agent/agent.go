@@ -201,6 +201,14 @@ func restrictPaths(o Options, cfg *config.Config) Paths {
 	p := Paths{Config: o.ConfigPath, Exec: DefaultExec, Pledge: cfg.IsWitness(), Witness: cfg.IsWitness()}
 	if cfg.IsWitness() {
 		p.Exec = nil
+	} else if t := o.Tools; t.Pfctl != "" || t.Route != "" || t.Ifconfig != "" {
+		p.Exec = nil
+		for i, def := range []string{t.Pfctl, t.Route, t.Ifconfig} {
+			if def == "" {
+				def = DefaultExec[i]
+			}
+			p.Exec = append(p.Exec, def)
+		}
 	}
 	g := cfg.Gossip()
 	e := cfg.Cluster.Etcd
@@ -208,6 +216,9 @@ func restrictPaths(o Options, cfg *config.Config) Paths {
 	p.Write = append(p.Write, o.StateDir)
 	if !cfg.IsWitness() && !o.DryRun {
 		p.Write = append(p.Write, cfg.PF.Dir)
+		if o.Tools.RulesDir != "" {
+			p.Write = append(p.Write, o.Tools.RulesDir)
+		}
 	}
 	if em := cfg.Embed(); em != nil {
 		p.Write = append(p.Write, em.DataDir)

@@ -212,3 +212,20 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestRestrictPathsTools: with Options.Tools (the lab's emulator) the
+// programs unveiled are those, and the rules directory is writable.
+func TestRestrictPathsTools(t *testing.T) {
+	cfg, err := config.Parse([]byte(fmt.Sprintf(emuConfig, 7946, 2379, "/var/db/gwstated/pf", "openbsd")), "fw1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := restrictPaths(Options{StateDir: "/var/db/gwstated", Tools: Tools{Pfctl: "/lab/fw1/pfctl", Route: "/lab/fw1/route",
+		Ifconfig: "/lab/fw1/ifconfig", RulesDir: "/lab/fw1/rules"}}, cfg)
+	if !slices.Equal(p.Exec, []string{"/lab/fw1/pfctl", "/lab/fw1/route", "/lab/fw1/ifconfig"}) || !slices.Contains(p.Write, "/lab/fw1/rules") {
+		t.Errorf("paths %+v", p)
+	}
+	if p := restrictPaths(Options{StateDir: "/var/db/gwstated"}, cfg); !slices.Equal(p.Exec, DefaultExec) {
+		t.Errorf("default exec %q", p.Exec)
+	}
+}
