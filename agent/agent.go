@@ -60,9 +60,22 @@ type Options struct {
 	// LocalAddrs lists this node's addresses for the VRRP role; nil:
 	// redundancy.LocalAddrs.
 	LocalAddrs func() ([]netip.Addr, error)
-	Backoff    backoff.Backoff
+	// Tools are the paths of pfctl(8), route(8) and ifconfig(8) the pfctl
+	// backend and the CARP code run (empty: /sbin/...). The lab points
+	// them at its OpenBSD emulator (lab/pfemu) with gwstated's hidden
+	// --lab-pf-tools flag.
+	Tools   Tools
+	Backoff backoff.Backoff
 	// Applied is called after every apply attempt with its record (tests).
 	Applied func(cluster.AppliedRecord)
+}
+
+// Tools are the paths of the OpenBSD programs the agent runs.
+type Tools struct {
+	Pfctl, Route, Ifconfig string
+	// RulesDir replaces pf.dir (the pfctl backend's rule files) when set:
+	// the lab's firewalls share one file system and one config.
+	RulesDir string
 }
 
 // ErrConfig wraps a configuration that cannot be loaded at start-up.
@@ -194,6 +207,14 @@ func restrictPaths(o Options, cfg *config.Config) Paths {
 	p := Paths{Config: o.ConfigPath, Exec: DefaultExec, Pledge: cfg.IsWitness(), Witness: cfg.IsWitness()}
 	if cfg.IsWitness() {
 		p.Exec = nil
+	} else if t := o.Tools; t.Pfctl != "" || t.Route != "" || t.Ifconfig != "" {
+		p.Exec = nil
+		for i, def := range []string{t.Pfctl, t.Route, t.Ifconfig} {
+			if def == "" {
+				def = DefaultExec[i]
+			}
+			p.Exec = append(p.Exec, def)
+		}
 	}
 	g := cfg.Gossip()
 	e := cfg.Cluster.Etcd
@@ -201,6 +222,9 @@ func restrictPaths(o Options, cfg *config.Config) Paths {
 	p.Write = append(p.Write, o.StateDir)
 	if !cfg.IsWitness() && !o.DryRun {
 		p.Write = append(p.Write, cfg.PF.Dir)
+		if o.Tools.RulesDir != "" {
+			p.Write = append(p.Write, o.Tools.RulesDir)
+		}
 	}
 	if em := cfg.Embed(); em != nil {
 		p.Write = append(p.Write, em.DataDir)

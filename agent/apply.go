@@ -6,6 +6,7 @@ import (
 	"gwstated/cluster"
 	"gwstated/config"
 	"gwstated/linkstate"
+	"gwstated/redundancy"
 	"time"
 )
 
@@ -87,7 +88,7 @@ func (a *agent) demote(ctx context.Context, v linkstate.Verdict) {
 		proto, by, where = "vrrp", a.cfg.VRRP.Demote, "track file "+a.cfg.VRRP.TrackFile
 	}
 	if err != nil {
-		a.log.Error(proto+" demotion failed", "err", err, "impaired_links", impaired)
+		a.logDemoteError(err, proto, impaired)
 		return
 	}
 	if changed {
@@ -98,6 +99,46 @@ func (a *agent) demote(ctx context.Context, v linkstate.Verdict) {
 			a.log.Info("no longer impaired: demotion removed", "protocol", proto, "in", where)
 		}
 	}
+	d := 0.0
+	if a.red.Demoted() {
+		d = 1
+	}
+	a.m.demoted.Set(d)
+}
+
+// logDemoteError logs a failed demotion; a refusal (the carp group counter
+// would leave 0-255) carries the counter read back, and is retried by the
+// loop's 2 s tick (retryDemote).
+func (a *agent) logDemoteError(err error, proto string, impaired []string) {
+	var de *redundancy.DemoteError
+	if errors.As(err, &de) {
+		a.log.Error("carp demotion refused; retrying every 2 s", "group", de.Group, "change", de.Change,
+			"counter", de.Counter, "impaired_links", impaired, "err", err)
+		return
+	}
+	a.log.Error(proto+" demotion failed", "err", err, "impaired_links", impaired)
+}
+
+// demoteRetrier is a Redundancy that can retry a refused demotion.
+type demoteRetrier interface {
+	RetryDemote(ctx context.Context) (changed bool, err error)
+}
+
+// retryDemote retries a demotion or undo that was refused.
+func (a *agent) retryDemote(ctx context.Context) {
+	r, ok := a.red.(demoteRetrier)
+	if !ok {
+		return
+	}
+	changed, err := r.RetryDemote(ctx)
+	if err != nil {
+		a.logDemoteError(err, "carp", nil) // only CARP refuses a demotion (the group counter bound)
+		return
+	}
+	if !changed {
+		return
+	}
+	a.log.Info("carp demotion retried and done", "group", a.cfg.CARP.Group, "demoted", a.red.Demoted())
 	d := 0.0
 	if a.red.Demoted() {
 		d = 1

@@ -91,12 +91,12 @@ func newDataplane(ctx context.Context, cfg *config.Config, o Options) (dp Datapl
 			return nil, nil, err
 		}
 	default:
-		if dp, err = newPFctl(runner, cfg, o.Log); err != nil {
+		if dp, err = newPFctl(runner, cfg, o.Tools, o.Log); err != nil {
 			return nil, nil, err
 		}
 		ifs = cfg.CARP.Interfaces
 	}
-	if red, err = newCARP(runner, cfg, ifs); err != nil {
+	if red, err = newCARP(runner, cfg, o.Tools.Ifconfig, ifs); err != nil {
 		return nil, nil, err
 	}
 	return dp, red, nil

@@ -20,8 +20,12 @@ type pfDataplane struct {
 	cfgHash string // the config the applier was built for
 }
 
-func newPFctl(r execrun.Runner, cfg *config.Config, log *slog.Logger) (*pfDataplane, error) {
-	p, err := pfapply.NewPfctl(r, pfapply.PfctlOptions{Dir: cfg.PF.Dir, Rtable: cfg.PF.Rtable})
+func newPFctl(r execrun.Runner, cfg *config.Config, tools Tools, log *slog.Logger) (*pfDataplane, error) {
+	dir := cfg.PF.Dir
+	if tools.RulesDir != "" {
+		dir = tools.RulesDir
+	}
+	p, err := pfapply.NewPfctl(r, pfapply.PfctlOptions{Dir: dir, Rtable: cfg.PF.Rtable, Pfctl: tools.Pfctl, Route: tools.Route})
 	if err != nil {
 		return nil, err
 	}

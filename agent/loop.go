@@ -129,6 +129,7 @@ func (a *agent) loop(ctx context.Context) error {
 			st := g.node.Status()
 			a.m.status(st)
 			a.readCARP(ctx, g.node)
+			a.retryDemote(ctx)
 		case <-a.o.Reload:
 			if a.reload(ctx) {
 				drift.Stop()

@@ -115,8 +115,8 @@ const (
 	maxAnchor   = 63 // pf anchor name
 	maxLinkName = 63 - len("gwstated:")
 	maxName     = 63
-	maxIfname   = 15 // IFNAMSIZ 16 with the NUL
-	maxDemote   = 128
+	maxIfname   = 15  // IFNAMSIZ 16 with the NUL
+	maxDemote   = 128 // ifconfig(8) carpdemote: strtonum(n, 0, 128) (ifconfig.c 1.476)
 )
 
 const (

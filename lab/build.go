@@ -11,6 +11,7 @@ type Binaries struct {
 	Gwstated string // cmd/agent
 	Gwctl    string // cmd/ctl
 	Etcd     string // lab/labetcd: the separately started etcd member
+	PfEmu    string // lab/pfemu: the emulated pfctl, route and ifconfig (DataplanePF)
 }
 
 // Build compiles gwstated, gwctl and labetcd into dir. It runs `go build`
@@ -21,9 +22,11 @@ func Build(ctx context.Context, dir string) (Binaries, error) {
 		Gwstated: filepath.Join(dir, "gwstated"),
 		Gwctl:    filepath.Join(dir, "gwctl"),
 		Etcd:     filepath.Join(dir, "labetcd"),
+		PfEmu:    filepath.Join(dir, "pfemu"),
 	}
 	for _, p := range []struct{ out, pkg string }{
 		{b.Gwstated, "gwstated/cmd/agent"}, {b.Gwctl, "gwstated/cmd/ctl"}, {b.Etcd, "gwstated/lab/labetcd"},
+		{b.PfEmu, "gwstated/lab/pfemu"},
 	} {
 		if err := run(ctx, "go", "build", "-o", p.out, p.pkg); err != nil {
 			return b, fmt.Errorf("lab: build %s (run from the gwstated source tree): %w", p.pkg, err)

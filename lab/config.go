@@ -50,6 +50,10 @@ type ClusterOptions struct {
 	Damping   *config.Damping
 	NoDamping bool
 	LogLevel  string // agents' --log-level (default info)
+	// Dataplane is "" (the firewalls run --dry-run: the dir backend) or
+	// DataplanePF (pfctl backend against the OpenBSD emulator; see
+	// pfdataplane.go).
+	Dataplane string
 	// Log receives one line per harness action (start, kill, ...); nil
 	// discards them.
 	Log io.Writer
@@ -65,6 +69,7 @@ type tmplLink struct{ Name, Interface, Gateway string }
 
 type tmplData struct {
 	Name, Decide, OnEtcdLoss, KeyFile, PFDir, LAN, Internet, Profile, Metrics string
+	PFBackend, DriftInterval                                                  string
 	Embed                                                                     bool
 	EmbedDataDir                                                              string
 	Nodes                                                                     []tmplNode
@@ -80,6 +85,10 @@ func WriteConfig(l *Lab, path, keyFile, workDir string, opt ClusterOptions) (str
 		PFDir: filepath.Join(workDir, "pf"), LAN: LANPrefix.String(), Internet: Internet4.String(),
 		Profile: opt.Profile, Metrics: "0.0.0.0:9707",
 		Embed: opt.Etcd == EtcdEmbedded, EmbedDataDir: filepath.Join(workDir, "etcd"),
+		PFBackend: "dir", DriftInterval: "30s",
+	}
+	if opt.Dataplane == DataplanePF {
+		d.PFBackend, d.DriftInterval = "pfctl", "1s"
 	}
 	if d.Decide == "" {
 		d.Decide = "any"

@@ -72,6 +72,26 @@
 // time (lab/bench's probe-to-apply overhead) or count events no metric
 // counts (rule changes under flapping, probe targets going down).
 //
+// # dataplane: pf on an emulated OpenBSD
+//
+// With ClusterOptions.Dataplane = DataplanePF the firewalls run the real
+// pfctl backend instead of --dry-run: config pf.backend pfctl,
+// pf.drift_interval 1s, and gwstated's hidden flag --lab-pf-tools DIR
+// (not in --help; lab only) makes it run DIR/pfctl, DIR/route and
+// DIR/ifconfig and write its rule files to DIR/rules. DIR is
+// NodeDir(node)/pfemu, where those three names are links to lab/pfemu, a
+// multi-call program that emulates OpenBSD's pfctl(8), route(8) and
+// ifconfig(8) from their source (gwstated/pfapply/pfemu, pfapply/pfrule)
+// and keeps pf's anchors, automatic tables, states, the default route and
+// the carp demote counter in DIR/state.json. Probes, gossip, etcd and
+// verdicts are as ever; pfctl -n checks, loads, drift reads (-sr, -T
+// show), state kills (-k label), route change/add and carpdemote go
+// through the emulated programs. Applied, Anchor and DryRunLog then read
+// the emulator (the ruleset hash of what pf holds, the anchor text pf
+// loaded, the commands run); Emu gives a test the emulator itself, to add
+// states or change an anchor by hand. scenario_pf_test.go runs the
+// failover and drift scenarios this way.
+//
 // # Teardown
 //
 // Close kills the processes still running in the lab's namespaces and

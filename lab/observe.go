@@ -71,6 +71,9 @@ func (c *Cluster) History(ctx context.Context) ([]HistoryEntry, error) {
 // Anchor returns the text of a node's anchor as the dir backend wrote it
 // ("" when the file does not exist).
 func (c *Cluster) Anchor(node, anchor string) (string, error) {
+	if c.pfMode() {
+		return c.pfAnchor(node, anchor)
+	}
 	b, err := os.ReadFile(filepath.Join(c.NodeDir(node), "anchors", anchor+".conf"))
 	if errors.Is(err, os.ErrNotExist) {
 		return "", nil
@@ -80,6 +83,9 @@ func (c *Cluster) Anchor(node, anchor string) (string, error) {
 
 // Applied returns a node's anchors/applied.json (zero before the first apply).
 func (c *Cluster) Applied(node string) (pfapply.AppliedFile, error) {
+	if c.pfMode() {
+		return c.pfApplied(node)
+	}
 	var a pfapply.AppliedFile
 	b, err := os.ReadFile(filepath.Join(c.NodeDir(node), "anchors", "applied.json"))
 	if errors.Is(err, os.ErrNotExist) {
@@ -94,6 +100,9 @@ func (c *Cluster) Applied(node string) (pfapply.AppliedFile, error) {
 // DryRunLog returns a node's dry-run.log lines (commands it would have run,
 // e.g. `ifconfig -g carp carpdemote 50`).
 func (c *Cluster) DryRunLog(node string) ([]string, error) {
+	if c.pfMode() {
+		return c.pfCommandLog(node)
+	}
 	b, err := os.ReadFile(filepath.Join(c.NodeDir(node), "dry-run.log"))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil

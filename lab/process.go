@@ -51,6 +51,11 @@ func (c *Cluster) StartAgent(node string) error {
 		"--state-dir", c.NodeDir(node), "--log-format", "json", "--log-level", c.opt.LogLevel}
 	if node == Witness {
 		args = append(args, "--witness")
+	} else if c.pfMode() {
+		if err := c.initPFEmu(node); err != nil {
+			return err
+		}
+		args = append(slices.DeleteFunc(args, func(a string) bool { return a == "--dry-run" }), c.agentPFArgs(node)...)
 	}
 	return c.startProc(node, node, c.AgentLog(node), c.opt.Bin.Gwstated, args)
 }

@@ -307,9 +307,10 @@ func (a *Applier) Repair(ctx context.Context) (Drift, error) {
 			continue
 		}
 		d.Checked++
-		if !SameRules(want.Rules, got) {
+		if same, diff := RulesDiff(want.Rules, got); !same {
 			d.Drifted = append(d.Drifted, an.Name)
 			delete(a.cur, an.Name)
+			a.log.Warn("pf anchor differs from the rules loaded", "seq", a.lastSeq, "anchor", an.Name, "diff", diff)
 		}
 	}
 	if len(d.Drifted) > 0 {

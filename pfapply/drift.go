@@ -1,51 +1,50 @@
 package pfapply
 
 import (
-	"maps"
 	"net/netip"
-	"slices"
 	"strings"
+
+	"gwstated/pfapply/pfrule"
 )
 
 // SameRules reports whether got — an anchor's rules as a backend reads them
-// back (`pfctl -a A -sr`, or the dir backend's file) — holds what want
-// loaded.
+// back: the dir backend's file, or for pfctl "pfctl -a A -sr" followed by
+// the definitions of the tables those rules use, as Pfctl.ReadAnchor
+// returns them — holds exactly what loading want produced.
 //
-// pfctl does not print rules as they were written: it adds "inet", "to any",
-// "flags S/SA", writes "port = 443", quotes labels, separates pool members
-// with commas, drops comments, and expands lists into one rule per element
-// ("port { 25 587 }" becomes two rules). So after an exact comparison fails,
-// SameRules compares a fingerprint that survives those rewrites: rules are
-// grouped by label (gwstated labels every rule), and for each label the sets
-// of actions (pass/match/block), directions, "on" interfaces, protocols,
-// addresses (parsed, so spelling does not matter), ports, interface
-// references like "(fxp0)", and the route-to/nat-to keywords must be equal
-// (pool options such as "round-robin" are left out: pfctl prints one for
-// "nat-to (fxp0)" that was never written).
-// Empty must match empty.
-//
-// Limits: it sees neither rule order nor the number of rules a label
-// carries, nor options outside that list (quick, negation, tables, state
-// options). It catches what drift means here — an anchor flushed or
-// reloaded by hand, with other addresses, interfaces, ports or labels —
-// not every conceivable edit.
+// Both sides are loaded with pfapply/pfrule, a model of OpenBSD's pfctl
+// (parse.y 1.719 and, for the legacy dialect, 1.584; print_rule of
+// pfctl_parser.c 1.352): want as pfctl loads it (defaults, port lists
+// expanded, a route-to pool of two or more gateways turned into an
+// automatic table), got as pfctl prints it. The kernel rules are then
+// compared in order, with every pool table replaced by its entries. So a
+// pool changed by hand (the table's entries), "quick", "!", a label, the
+// number or order of rules, an interface, an address, a port, a state or
+// flags option all count; the comments, spelling and the random names of
+// automatic tables do not. want is read in the openbsd dialect, or when it
+// does not load there, in the legacy one. Empty must match empty. Text that
+// does not load at all on either side is not the same.
 func SameRules(want, got string) bool {
-	if want == got {
-		return true
-	}
-	return slices.Equal(fingerprint(want), fingerprint(got))
+	same, _ := RulesDiff(want, got)
+	return same
 }
 
-// fingerprint is the sorted list of "label\x00feature" strings of a rule text.
-func fingerprint(rules string) []string {
-	set := map[string]struct{}{}
-	for _, rule := range splitRules(rules) {
-		label, feats := ruleFeatures(rule)
-		for _, f := range feats {
-			set[label+"\x00"+f] = struct{}{}
+// RulesDiff is SameRules with the difference worded for a log line.
+func RulesDiff(want, got string) (same bool, diff string) {
+	if want == got {
+		return true, ""
+	}
+	var firstErr error
+	for _, d := range []pfrule.Dialect{pfrule.OpenBSD, pfrule.Legacy} {
+		same, diff, err := pfrule.Equal(want, got, d)
+		if err == nil {
+			return same, diff
+		}
+		if firstErr == nil {
+			firstErr = err
 		}
 	}
-	return slices.Sorted(maps.Keys(set))
+	return false, firstErr.Error()
 }
 
 // splitRules returns the rules of a text: comments dropped, backslash
@@ -85,7 +84,9 @@ func splitRules(rules string) []string {
 // "," and "=" never glue to a word; parentheses are kept to tell "(fxp0)".
 var ruleTokens = strings.NewReplacer("{", " { ", "}", " } ", ",", " ", "=", " = ")
 
-// ruleFeatures returns a rule's label and the features SameRules compares.
+// ruleFeatures returns a rule's label and its features (action, direction,
+// interfaces, protocols, addresses, ports, route-to/nat-to keywords); Apply
+// uses the label to find the states of a rule.
 func ruleFeatures(rule string) (label string, feats []string) {
 	toks := strings.Fields(ruleTokens.Replace(rule))
 	for i := 0; i < len(toks); i++ {

@@ -12,6 +12,7 @@ import (
 
 	"gwstated/internal/atomicfile"
 	"gwstated/internal/execrun"
+	"gwstated/pfapply/pfrule"
 )
 
 // Default paths of the OpenBSD base system tools.
@@ -45,16 +46,18 @@ type PfctlOptions struct {
 //	          default route is not in the table, route [-T n] -n add default <gw>
 //	kill      pfctl -k label -k <label>
 //
-// State kills, as found in OpenBSD's pfctl(8) (pfctl.8 since 5.x; pfctl.c
-// rev 1.397 of 2025-05-26, OpenBSD 7.7/7.8): -k takes host | network |
-// label | id | key. "pfctl -k label -k <label>" kills the states created by
-// rules carrying that label (psk_label is compared with the label of the
-// rule that created the state, not of match rules); "-k id -k <id>" one
-// state; "-k key -k '<proto> <host:port> <-|-> <host:port>'" one state key.
-// OpenBSD has NO "-k gateway" form: pfctl would take "gateway" as a host
-// name and fail. That form — kill states whose route-to gateway is an
-// address — is FreeBSD's (commit abbcba9cf5b1, May 2021, FreeBSD 13.1 and
-// 14.0; pfSense). So on OpenBSD states of a dead link are found by label:
+// State kills, as in sbin/pfctl/pfctl.c 1.397 (2025/05/26, first released
+// in OpenBSD 7.8): -k takes a host or network, or the keywords label, id
+// and key (pfctl_label_kill_states, pfctl_id_kill_states,
+// pfctl_key_kill_states). "pfctl -k label -k <label>" sends DIOCKILLSTATES
+// with psk_label set and prints "killed N states" on standard error; the
+// kernel (sys/net/pf_ioctl.c, not re-read here) matches it against the
+// label of the rule that created each state. OpenBSD has NO "-k gateway"
+// form: pfctl_net_kill_states would look "gateway" up as a host name
+// (pfctl_addrprefix -> getaddrinfo) and fail. That form — kill states whose
+// route-to gateway is an address — is FreeBSD's (commit abbcba9cf5b1, May
+// 2021, FreeBSD 13.1 and 14.0; pfSense). So on OpenBSD states of a dead
+// link are found by label:
 // gwstated:<link> for its pass rules and gwstated:<sticky> for a sticky
 // class pinned to it. States the round-robin rule (gwstated:loadbalance)
 // sent to the dead gateway cannot be told from the healthy links' states
@@ -138,7 +141,13 @@ func (p *Pfctl) Load(ctx context.Context, a Anchor) error {
 	return nil
 }
 
-// ReadAnchor implements Backend: pfctl -a <anchor> -sr.
+// ReadAnchor implements Backend: pfctl -a <anchor> -sr, then for every
+// table its rules use (the automatic table pfctl made of a route-to pool of
+// two or more gateways, parse.y collapse_redirspec) pfctl -a <anchor> -t
+// <table> -T show; the entries are appended as "table <name> const { ... }"
+// (print_tabledef's form), so that SameRules sees the gateways a pool holds
+// and not only the table's random name. Rules that pfrule cannot read are
+// returned as printed (SameRules then reports them as differing).
 func (p *Pfctl) ReadAnchor(ctx context.Context, name string) (string, error) {
 	if err := CheckAnchorName(name); err != nil {
 		return "", err
@@ -147,7 +156,26 @@ func (p *Pfctl) ReadAnchor(ctx context.Context, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return string(out), nil
+	text := string(out)
+	rs, perr := pfrule.Compile(text, pfrule.Options{Dialect: pfrule.Printed, File: "pfctl -a " + name + " -sr"})
+	if perr != nil {
+		return text, nil
+	}
+	var b strings.Builder
+	b.WriteString(text)
+	for _, t := range pfrule.TableRefs(rs) {
+		tout, err := p.r.Run(ctx, p.opts.Pfctl, "-a", name, "-t", t, "-T", "show")
+		if err != nil {
+			return "", fmt.Errorf("anchor %q table <%s>: %w", name, t, err)
+		}
+		tb, err := pfrule.ParseTableShow(t, string(tout))
+		if err != nil {
+			return "", fmt.Errorf("anchor %q table <%s>: %w", name, t, err)
+		}
+		b.WriteString(pfrule.PrintTableDef(tb))
+		b.WriteByte('\n')
+	}
+	return b.String(), nil
 }
 
 // routeArgs is route(8)'s argument list for cmd (change, add) of the
@@ -165,8 +193,9 @@ func (p *Pfctl) routeArgs(cmd string, gw netip.Addr) []string {
 }
 
 // SetDefaultRoute implements Backend. route(8) reports a missing route with
-// "not in table" on standard output (and "No such process", ESRCH, from the
-// routing socket on standard error) and exits 1; only then is the route
+// "change net default: gateway <gw>: not in table" (ESRCH) on standard
+// output and exits 1 (sbin/route/route.c 1.267, newroute; older route(8)
+// also said "No such process" on standard error); only then is the route
 // added.
 func (p *Pfctl) SetDefaultRoute(ctx context.Context, gw netip.Addr) error {
 	if !gw.IsValid() {

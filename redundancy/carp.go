@@ -150,6 +150,42 @@ func carpFields(v *CARPVHID, f []string) error {
 	return nil
 }
 
+// Bounds of the CARP demotion counter, from OpenBSD's source:
+// sbin/ifconfig/ifconfig.c 1.476 (setgroupattribs) takes the carpdemote
+// argument with strtonum(argv[1], 0, 128) ("invalid carp demotion: too
+// large"), and sys/net/if.c 1.741 (if_setgroupattribs) refuses with EINVAL
+// a change that would take the group's counter below 0 or above 0xff
+// ("SIOCSIFGATTR: Invalid argument"). rc(8) holds the counter at 128 while
+// the package daemons start, so a demotion above 127 can be refused at boot.
+const (
+	MaxDemoteStep    = 128 // largest carpdemote argument
+	MaxDemoteCounter = 255 // largest group counter the kernel keeps
+)
+
+// ErrDemoteRefused: ifconfig refused to change the group's demotion
+// counter; the DemoteError says what the counter was.
+var ErrDemoteRefused = errors.New("carp demotion refused")
+
+// DemoteError is a refused demotion or undo, with the group's counter as
+// "ifconfig -g <group>" read it just after (-1 when that failed too).
+type DemoteError struct {
+	Group   string
+	Change  int // +n for carpdemote, -n for -carpdemote
+	Counter int
+	Err     error
+}
+
+func (e *DemoteError) Error() string {
+	c := "unknown"
+	if e.Counter >= 0 {
+		c = strconv.Itoa(e.Counter)
+	}
+	return fmt.Sprintf("carp group %s: changing the demote counter by %+d refused (counter now %s; the kernel keeps it within 0-%d); will retry: %v",
+		e.Group, e.Change, c, MaxDemoteCounter, e.Err)
+}
+
+func (e *DemoteError) Unwrap() []error { return []error{ErrDemoteRefused, e.Err} }
+
 // Demoter raises and lowers the CARP demotion counter of an interface group
 // for this node: `ifconfig -g <group> carpdemote <n>` when the node is
 // impaired, `ifconfig -g <group> -carpdemote <n>` when it is healthy again
@@ -158,6 +194,11 @@ func carpFields(v *CARPVHID, f []string) error {
 // never takes back a demotion someone else made (rc(8) at boot, an
 // operator). The memory is the process's: a restart while demoted leaves
 // the counter raised by n until an operator lowers it.
+//
+// When ifconfig refuses (the counter would leave 0-255, e.g. rc(8)'s 128
+// plus another daemon's demotion), Set returns a *DemoteError with the
+// counter read back, keeps what it wants, and Pending reports true until a
+// later Set or Retry gets it through.
 type Demoter struct {
 	r        execrun.Runner
 	ifconfig string
@@ -166,11 +207,12 @@ type Demoter struct {
 
 	mu      sync.Mutex
 	demoted bool
+	want    bool
 }
 
 // NewDemoter returns a Demoter for group (carp.group; "carp" when empty)
-// that demotes by `by` (carp.demote; 0 disables demotion). ifconfig is the
-// path of ifconfig(8) (DefaultIfconfig when empty).
+// that demotes by `by` (carp.demote, 0-128; 0 disables demotion). ifconfig
+// is the path of ifconfig(8) (DefaultIfconfig when empty).
 func NewDemoter(r execrun.Runner, ifconfig, group string, by int) (*Demoter, error) {
 	if group == "" {
 		group = "carp"
@@ -178,8 +220,8 @@ func NewDemoter(r execrun.Runner, ifconfig, group string, by int) (*Demoter, err
 	if err := checkIfName(group); err != nil {
 		return nil, fmt.Errorf("carp.group: %w", err)
 	}
-	if by < 0 || by > 1024 {
-		return nil, fmt.Errorf("carp.demote: %d is not between 0 and 1024", by)
+	if by < 0 || by > MaxDemoteStep {
+		return nil, fmt.Errorf("carp.demote: %d is not between 0 and %d (ifconfig's carpdemote takes 0-%d)", by, MaxDemoteStep, MaxDemoteStep)
 	}
 	if ifconfig == "" {
 		ifconfig = DefaultIfconfig
@@ -188,23 +230,77 @@ func NewDemoter(r execrun.Runner, ifconfig, group string, by int) (*Demoter, err
 }
 
 // Set demotes the group when impaired and this Demoter has not, and lowers
-// its own demotion when not impaired. It reports whether it ran ifconfig.
-// With carp.demote 0 it does nothing.
+// its own demotion when not impaired. It reports whether it changed the
+// counter. With carp.demote 0 it does nothing.
 func (d *Demoter) Set(ctx context.Context, impaired bool) (changed bool, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.by == 0 || impaired == d.demoted {
+	d.want = impaired
+	return d.sync(ctx)
+}
+
+// Retry tries again what the last Set could not do; it does nothing when
+// nothing is pending.
+func (d *Demoter) Retry(ctx context.Context) (changed bool, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.sync(ctx)
+}
+
+// Pending reports whether a demotion or undo is still to be done.
+func (d *Demoter) Pending() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.by != 0 && d.want != d.demoted
+}
+
+func (d *Demoter) sync(ctx context.Context) (bool, error) {
+	if d.by == 0 || d.want == d.demoted {
 		return false, nil
 	}
-	arg := "carpdemote"
-	if !impaired {
-		arg = "-carpdemote"
+	arg, change := "carpdemote", d.by
+	if !d.want {
+		arg, change = "-carpdemote", -d.by
 	}
 	if _, err := d.r.Run(ctx, d.ifconfig, "-g", d.group, arg, strconv.Itoa(d.by)); err != nil {
-		return false, fmt.Errorf("carp group %s: %w", d.group, err)
+		counter, rerr := d.counter(ctx)
+		if rerr != nil {
+			counter = -1
+		}
+		return false, &DemoteError{Group: d.group, Change: change, Counter: counter, Err: err}
 	}
-	d.demoted = impaired
+	d.demoted = d.want
 	return true, nil
+}
+
+// Counter reads the group's demote counter: "ifconfig -g <group>" prints
+// "<group>: carp demote count <n>" (ifconfig.c 1.476, printgroupattribs).
+func (d *Demoter) Counter(ctx context.Context) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.counter(ctx)
+}
+
+func (d *Demoter) counter(ctx context.Context) (int, error) {
+	out, err := d.r.Run(ctx, d.ifconfig, "-g", d.group)
+	if err != nil {
+		return 0, err
+	}
+	return ParseGroupDemote(d.group, out)
+}
+
+// ParseGroupDemote reads the counter from "ifconfig -g <group>" output.
+func ParseGroupDemote(group string, out []byte) (int, error) {
+	line := strings.TrimSpace(string(out))
+	rest, ok := strings.CutPrefix(line, group+": carp demote count ")
+	if !ok {
+		return 0, fmt.Errorf("ifconfig -g %s: %q is not \"%s: carp demote count <n>\"", group, line, group)
+	}
+	n, err := strconv.Atoi(rest)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("ifconfig -g %s: demote count %q is not a number", group, rest)
+	}
+	return n, nil
 }
 
 // Demoted reports whether this Demoter holds a demotion of the group.

@@ -105,7 +105,8 @@ func TestDemoter(t *testing.T) {
 		t.Fatalf("retried demote: %v, %v", changed, err)
 	}
 	calls, _ = fr.Take()
-	exectest.AssertCalls(t, "retry", calls, [][]string{demote, demote})
+	// The refusal reads the counter (ifconfig -g carp) for the error.
+	exectest.AssertCalls(t, "retry", calls, [][]string{demote, {"/sbin/ifconfig", "-g", "carp"}, demote})
 
 	off, err := NewDemoter(fr, "", "wan", 0)
 	if err != nil {

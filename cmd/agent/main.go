@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"syscall"
 
@@ -52,6 +53,21 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
 
+// labToolsFlag is the hidden flag of the lab's OpenBSD emulator.
+const labToolsFlag = "lab-pf-tools"
+
+// printDefaults is fs.PrintDefaults without the hidden lab flag.
+func printDefaults(fs *flag.FlagSet) {
+	hidden := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+	hidden.SetOutput(fs.Output())
+	fs.VisitAll(func(f *flag.Flag) {
+		if f.Name != labToolsFlag {
+			hidden.Var(f.Value, f.Name, f.Usage)
+		}
+	})
+	hidden.PrintDefaults()
+}
+
 func run(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("gwstated", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -65,10 +81,14 @@ func run(args []string, stderr io.Writer) int {
 		logLevel  = fs.String("log-level", "info", "log level: debug, info, warn or error")
 		check     = fs.Bool("check", false, "check the config and exit (0 valid, 2 invalid)")
 		showVer   = fs.Bool("version", false, "print the version and exit")
+		// Hidden (not in --help): the lab runs the pfctl backend against
+		// its OpenBSD emulator, a directory holding pfctl, route and
+		// ifconfig (lab/pfemu); see lab/doc.go.
+		labTools = fs.String(labToolsFlag, "", "lab only: `DIR` holding the pfctl, route and ifconfig to run instead of /sbin's; pf rule files go to DIR/rules instead of pf.dir")
 	)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageText)
-		fs.PrintDefaults()
+		printDefaults(fs)
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -124,9 +144,14 @@ func run(args []string, stderr io.Writer) int {
 		}
 	})
 
+	var tools agent.Tools
+	if *labTools != "" {
+		tools = agent.Tools{Pfctl: filepath.Join(*labTools, "pfctl"), Route: filepath.Join(*labTools, "route"),
+			Ifconfig: filepath.Join(*labTools, "ifconfig"), RulesDir: filepath.Join(*labTools, "rules")}
+	}
 	err = agent.Run(ctx, agent.Options{
 		ConfigPath: *cfgPath, Node: *node, Witness: *witness, DryRun: *dryRun,
-		StateDir: *stateDir, Version: version, Log: log, Reload: reload,
+		StateDir: *stateDir, Version: version, Log: log, Reload: reload, Tools: tools,
 	})
 	switch {
 	case errors.Is(err, agent.ErrConfig):

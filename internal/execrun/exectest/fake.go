@@ -17,9 +17,12 @@ import (
 
 // Runner records every command and answers from a script: the first
 // matching response whose Times is not used up answers; calls that match
-// nothing succeed with no output. It also keeps the content of the file a
-// "... -f <file>" call names, as it was at the time of the call.
+// nothing go to Fallback when it is set (e.g. the OpenBSD emulator of
+// pfapply/pfemu), else succeed with no output. It also keeps the content of
+// the file a "... -f <file>" call names, as it was at the time of the call.
 type Runner struct {
+	// Fallback answers the calls no response matches; nil: empty success.
+	Fallback  execrun.Runner
 	mu        sync.Mutex
 	calls     [][]string // name followed by args
 	files     []string   // for each call, the -f file's content ("" when none)
@@ -64,6 +67,9 @@ func (f *Runner) Run(ctx context.Context, name string, args ...string) ([]byte, 
 			r.used++
 			return []byte(r.stdout), r.err
 		}
+	}
+	if f.Fallback != nil {
+		return f.Fallback.Run(ctx, name, args...)
 	}
 	return nil, nil
 }
