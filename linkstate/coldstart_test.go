@@ -263,3 +263,25 @@ func TestRestartKeepsVerdict(t *testing.T) {
 		}
 	}
 }
+
+// Answers that have not yet reached rise (a slow-rising link) are not
+// silence: the link stays in place past the bound until its probes settle.
+func TestColdStartAnsweredIsNotSilence(t *testing.T) {
+	pol := settlePolicy(Any, AllDownAll, "isp1", "isp2")
+	v, _ := Decide(Verdict{}, views("fw1 isp1=unknown isp2=unknown"), nil, pol, t0)
+	answered := views("fw1 isp1=up isp2=unknown")
+	o := answered["fw1"].Links["isp2"]
+	o.LastOK = t0.Add(100 * time.Millisecond)
+	answered["fw1"].Links["isp2"] = o
+	v, _ = Decide(v, answered, nil, pol, t0.Add(200*time.Millisecond))
+	if !v.Links["isp2"].Probing.IsZero() {
+		t.Fatal("an answered link still runs the settle bound")
+	}
+	if _, ok := NextEvent(v, nil, pol, t0.Add(200*time.Millisecond)); ok {
+		t.Error("NextEvent pending for an answered link")
+	}
+	v, trs := Decide(v, answered, nil, pol, t0.Add(time.Minute))
+	if len(trs) != 0 || !slices.Equal(v.Active, []string{"isp1", "isp2"}) {
+		t.Fatalf("a minute later: %+v active %v", trs, v.Active)
+	}
+}

@@ -229,7 +229,12 @@ func (d *decider) link(name string, p LinkVerdict, had bool) LinkVerdict {
 		if had {
 			lv.Probing = p.Probing
 		}
-		if lv.Probing.IsZero() && d.probed(name) {
+		switch probed, answered := d.probed(name); {
+		case answered:
+			// An answer came: the probes will settle it (rise answers
+			// make it up, fall misses in a row down); no bound.
+			lv.Probing = time.Time{}
+		case probed && lv.Probing.IsZero():
 			lv.Probing = d.now
 		}
 		if s := d.settle(name); s > 0 && !lv.Probing.IsZero() && !d.now.Before(lv.Probing.Add(s)) {
@@ -287,14 +292,15 @@ func (d *decider) link(name string, p LinkVerdict, had bool) LinkVerdict {
 }
 
 // probed reports whether an alive node reports on link (its prober runs,
-// whatever it has seen so far).
-func (d *decider) probed(link string) bool {
+// whatever it has seen so far), and whether one has had an answer.
+func (d *decider) probed(link string) (probed, answered bool) {
 	for _, n := range d.alive {
-		if _, ok := n.view.Links[link]; ok {
-			return true
+		if o, ok := n.view.Links[link]; ok {
+			probed = true
+			answered = answered || !o.LastOK.IsZero()
 		}
 	}
-	return false
+	return probed, answered
 }
 
 // settle is link's Settle bound (0: none).
