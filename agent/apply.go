@@ -33,7 +33,7 @@ func (a *agent) apply(ctx context.Context, node Node) {
 		a.attempt = 0
 		if len(res.Changed) > 0 || res.Route {
 			log.Info("verdict applied", "active", v.Active, "changed", res.Changed, "route", res.DefaultRoute,
-				"killed", res.Killed, "hash", short(res.Hash), "took", time.Since(start))
+				"killed", res.Killed, "hash", cluster.ShortHash(res.Hash), "took", time.Since(start))
 		}
 		for name, lv := range v.Links {
 			if p, ok := a.applied.Links[name]; !ok || p.State != lv.State {
@@ -132,11 +132,4 @@ func (a *agent) readCARP(ctx context.Context, node Node) {
 		out = append(out, cluster.CARPStatus{Interface: r.Interface, State: r.State})
 	}
 	node.SetCARP(out)
-}
-
-func short(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
 }

@@ -84,7 +84,7 @@ func WriteConfig(l *Lab, path, keyFile, workDir string, opt ClusterOptions) (str
 	d := tmplData{
 		Name: "lab", Decide: opt.Decide, OnEtcdLoss: opt.OnEtcdLoss, KeyFile: keyFile,
 		PFDir: filepath.Join(workDir, "pf"), LAN: LANPrefix.String(), Internet: Internet4.String(),
-		Profile: opt.Profile, Metrics: metricsListen,
+		Profile: opt.Profile, Metrics: "0.0.0.0:" + metricsPort,
 		Embed: opt.Etcd == EtcdEmbedded, EmbedDataDir: filepath.Join(workDir, "etcd"),
 	}
 	if d.Decide == "" {
@@ -131,7 +131,3 @@ func WriteConfig(l *Lab, path, keyFile, workDir string, opt ClusterOptions) (str
 	}
 	return buf.String(), nil
 }
-
-// metricsListen is every agent's metrics.listen: each namespace has its own
-// port space (Cluster.Metrics scrapes it from inside).
-const metricsListen = "0.0.0.0:9707"

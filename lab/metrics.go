@@ -1,79 +1,68 @@
 package lab
 
 import (
+	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/url"
+	"strconv"
 	"strings"
 	"time"
-
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
-	"gwstated/internal/netns"
 )
 
-// Metrics scrapes node's /metrics (metrics.listen, inside its namespace)
-// and returns each sample by its name and sorted labels as the text format
-// writes them, e.g. `gwstated_apply_operations_total` or
-// `gwstated_link_active{link="isp1"}`.
+// metricsPort is where the lab config has every agent serve /metrics
+// (metrics.listen 0.0.0.0:9707 in cluster.yaml.tmpl).
+const metricsPort = "9707"
+
+// Metrics reads node's /metrics, from inside its namespace, into a map
+// from series (name{label="value",...}, as the text format prints it) to
+// value. It is how the harness reads an agent's state: etcd mode, each
+// link's observed state, counters.
 func (c *Cluster) Metrics(ctx context.Context, node string) (map[string]float64, error) {
-	_, port, err := net.SplitHostPort(metricsListen)
-	if err != nil {
-		return nil, fmt.Errorf("lab: metrics.listen %q: %w", metricsListen, err)
-	}
-	path := c.Lab.NetnsPath(node)
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return netns.Dial(ctx, path, network, addr)
+	ns := c.Lab.NetnsPath(node)
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return dialInNetns(ctx, ns, "127.0.0.1:"+metricsPort)
 		},
 		DisableKeepAlives: true,
-	}}
-	u := url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", port), Path: "/metrics"}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	}
+	defer tr.CloseIdleConnections()
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, "http://"+node+"/metrics", nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := client.Do(req)
+	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("lab: %s metrics: %w", node, err)
+		return nil, fmt.Errorf("lab: %s /metrics: %w", node, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return nil, fmt.Errorf("lab: %s metrics: %s: %s", node, resp.Status, b)
+		return nil, fmt.Errorf("lab: %s /metrics: %s", node, resp.Status)
 	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("lab: %s metrics: %w", node, err)
-	}
+	return parseMetrics(bufio.NewScanner(resp.Body))
+}
+
+// parseMetrics reads the Prometheus text format: "series value" lines,
+// comments skipped.
+func parseMetrics(sc *bufio.Scanner) (map[string]float64, error) {
 	out := map[string]float64{}
-	for name, f := range fams {
-		for _, m := range f.GetMetric() {
-			var labels []string
-			for _, l := range m.GetLabel() {
-				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
-			}
-			key := name
-			if len(labels) > 0 {
-				key += "{" + strings.Join(labels, ",") + "}"
-			}
-			switch {
-			case m.GetCounter() != nil:
-				out[key] = m.GetCounter().GetValue()
-			case m.GetGauge() != nil:
-				out[key] = m.GetGauge().GetValue()
-			case m.GetUntyped() != nil:
-				out[key] = m.GetUntyped().GetValue()
-			case m.GetHistogram() != nil:
-				out[key+"_count"] = float64(m.GetHistogram().GetSampleCount())
-				out[key+"_sum"] = m.GetHistogram().GetSampleSum()
-			}
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
 		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			return nil, fmt.Errorf("lab: metrics line %q: no value", line)
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			return nil, fmt.Errorf("lab: metrics line %q: %w", line, err)
+		}
+		out[line[:i]] = v
 	}
-	return out, nil
+	return out, sc.Err()
 }

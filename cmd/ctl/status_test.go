@@ -125,7 +125,7 @@ func obs(link string, st linkstate.State, loss float64, rtt time.Duration, targe
 func members(states ...string) []cluster.Member {
 	var m []cluster.Member
 	for i := 0; i+1 < len(states); i += 2 {
-		m = append(m, cluster.Member{Name: states[i], Addr: "10.0.0." + states[i][2:] + ":7946", State: states[i+1]})
+		m = append(m, cluster.Member{Name: states[i], Addr: "10.0.0." + states[i][2:] + ":7946", State: cluster.MemberState(states[i+1])})
 	}
 	return m
 }
@@ -351,12 +351,14 @@ func TestStatusWatch(t *testing.T) {
 func TestComputeStatusGossip(t *testing.T) {
 	in := statusInput{
 		Cluster: "office",
-		Records: map[string]cluster.NodeRecord{
-			"fw1": {Node: "fw1", Members: members("fw1", "alive", "fw2", "suspect", "fw4", "left")},
-			"fw2": {Node: "fw2", Members: members("fw1", "alive", "fw2", "alive")},
+		Snapshot: cluster.Snapshot{
+			Nodes: map[string]cluster.NodeRecord{
+				"fw1": {Node: "fw1", Members: members("fw1", "alive", "fw2", "suspect", "fw4", "left")},
+				"fw2": {Node: "fw2", Members: members("fw1", "alive", "fw2", "alive")},
+			},
+			Applied:   map[string]cluster.AppliedRecord{},
+			Overrides: map[string]linkstate.Override{},
 		},
-		Applied:     map[string]cluster.AppliedRecord{},
-		Overrides:   map[string]linkstate.Override{},
 		ConfigNodes: map[string]bool{"fw5": true},
 	}
 	s := computeStatus(in, t0)
