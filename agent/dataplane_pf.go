@@ -52,9 +52,13 @@ func (d *pfDataplane) Check(ctx context.Context, cfg *config.Config, v linkstate
 
 func (d *pfDataplane) Apply(ctx context.Context, cfg *config.Config, v linkstate.Verdict) (DataplaneResult, error) {
 	if h := cfg.Hash(); d.applier == nil || h != d.cfgHash {
-		// A new Applier knows nothing of what pf holds, so its first Apply
-		// replaces every anchor once; replacing is hitless.
-		d.applier = pfapply.NewApplier(d.backend, pfapply.OptionsFromConfig(cfg, d.log.With("node", cfg.Node)))
+		// A new Applier knows nothing of what pf holds: its first Apply
+		// reads every anchor back and replaces those that differ (hitless).
+		// With Adopt, anchors that already hold the rules (a restart) are
+		// read back and left alone: a restarted agent changes nothing.
+		opts := pfapply.OptionsFromConfig(cfg, d.log.With("node", cfg.Node))
+		opts.Adopt = true
+		d.applier = pfapply.NewApplier(d.backend, opts)
 		d.cfgHash = h
 	}
 	rs, err := pfapply.Render(cfg, v)

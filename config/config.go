@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"time"
 
 	"gwstated/linkstate"
 )
@@ -34,13 +35,21 @@ func (c *Config) Link(name string) (Link, bool) {
 	return Link{}, false
 }
 
+// Settle is how long the link's probes take to call a dead link down from
+// their start: fall misses one interval apart, the last waited for timeout.
+// linkstate keeps a link that is still unknown in its place for this long
+// (a cold start does not drop a link whose probes have not spoken yet).
+func (l Link) Settle() time.Duration {
+	return time.Duration(l.Probe.Fall)*l.Probe.Interval + l.Probe.Timeout
+}
+
 // Policy is the part of the configuration that linkstate.Decide needs:
 // the links with their tiers in configuration order, decide, all_down and
 // damping.
 func (c *Config) Policy() linkstate.Policy {
 	links := make([]linkstate.LinkPolicy, len(c.Links))
 	for i, l := range c.Links {
-		links[i] = linkstate.LinkPolicy{Name: l.Name, Tier: l.Tier}
+		links[i] = linkstate.LinkPolicy{Name: l.Name, Tier: l.Tier, Settle: l.Settle()}
 	}
 	return linkstate.Policy{
 		Links:   links,

@@ -321,7 +321,7 @@ func TestAccessors(t *testing.T) {
 		t.Errorf("gossip bind = %q (cluster %q)", g.Bind, cfg.Cluster.Gossip.Bind)
 	}
 	want := linkstate.Policy{
-		Links:   []linkstate.LinkPolicy{{Name: "isp1", Tier: 1}, {Name: "isp2", Tier: 1}},
+		Links:   []linkstate.LinkPolicy{{Name: "isp1", Tier: 1, Settle: 1200 * time.Millisecond}, {Name: "isp2", Tier: 1, Settle: 1200 * time.Millisecond}}, // 8 × 100ms + 400ms
 		Decide:  linkstate.Any,
 		AllDown: linkstate.AllDownAll,
 		Damping: linkstate.Damping{Penalty: 0, HalfLife: time.Minute, Suppress: 3000, Reuse: 750},
@@ -348,7 +348,8 @@ func TestAccessors(t *testing.T) {
 	}
 	p := tiers.Policy()
 	if p.Decide != linkstate.Majority || p.AllDown != linkstate.AllDownKeep ||
-		!reflect.DeepEqual(p.Links, []linkstate.LinkPolicy{{Name: "fibre-a", Tier: 1}, {Name: "fibre_b", Tier: 1}, {Name: "lte", Tier: 2}}) {
+		!reflect.DeepEqual(p.Links, []linkstate.LinkPolicy{{Name: "fibre-a", Tier: 1, Settle: 1200 * time.Millisecond},
+			{Name: "fibre_b", Tier: 1, Settle: 1200 * time.Millisecond}, {Name: "lte", Tier: 2, Settle: 5 * time.Second}}) {
 		t.Errorf("tiers policy = %+v", p)
 	}
 }

@@ -54,6 +54,9 @@ type ClusterOptions struct {
 	// DataplanePF (pfctl backend against the OpenBSD emulator; see
 	// pfdataplane.go).
 	Dataplane string
+	// Rise sets probe.rise of the named links (the answers in a row that
+	// bring a target up), e.g. to make one link settle later than another.
+	Rise map[string]int
 	// Log receives one line per harness action (start, kill, ...); nil
 	// discards them.
 	Log io.Writer
@@ -65,7 +68,10 @@ type tmplNode struct {
 	Sources    []struct{ Link, Addr string }
 }
 
-type tmplLink struct{ Name, Interface, Gateway string }
+type tmplLink struct {
+	Name, Interface, Gateway string
+	Rise                     int // 0: the profile's
+}
 
 type tmplData struct {
 	Name, Decide, OnEtcdLoss, KeyFile, PFDir, LAN, Internet, Profile, Metrics string
@@ -83,7 +89,7 @@ func WriteConfig(l *Lab, path, keyFile, workDir string, opt ClusterOptions) (str
 	d := tmplData{
 		Name: "lab", Decide: opt.Decide, OnEtcdLoss: opt.OnEtcdLoss, KeyFile: keyFile,
 		PFDir: filepath.Join(workDir, "pf"), LAN: LANPrefix.String(), Internet: Internet4.String(),
-		Profile: opt.Profile, Metrics: "0.0.0.0:9707",
+		Profile: opt.Profile, Metrics: "0.0.0.0:" + metricsPort,
 		Embed: opt.Etcd == EtcdEmbedded, EmbedDataDir: filepath.Join(workDir, "etcd"),
 		PFBackend: "dir", DriftInterval: "30s",
 	}
@@ -111,7 +117,7 @@ func WriteConfig(l *Lab, path, keyFile, workDir string, opt ClusterOptions) (str
 	d.Damping.Suppress = fmt.Sprint(dmp.Suppress)
 	d.Damping.Reuse = fmt.Sprint(dmp.Reuse)
 	for _, s := range l.ISPs() {
-		d.Links = append(d.Links, tmplLink{Name: s.Name, Interface: l.Uplink(FW1, s.Name).Interface, Gateway: s.Gateway4.String()})
+		d.Links = append(d.Links, tmplLink{Name: s.Name, Interface: l.Uplink(FW1, s.Name).Interface, Gateway: s.Gateway4.String(), Rise: opt.Rise[s.Name]})
 	}
 	for _, fw := range []string{FW1, FW2} {
 		n := tmplNode{Name: fw, Sync: l.SyncAddr(fw).String()}

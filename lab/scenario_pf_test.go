@@ -142,8 +142,11 @@ func TestScenarioPFDrift(t *testing.T) {
 		{"quick added by hand", c.Config.PF.NATAnchor(c.Config.Links[0].Name), "match out", "match out quick"},
 	} {
 		var orig string
-		since := time.Now()
-		err := c.Emu(FW1, func(e *pfemu.Emu) error {
+		repairs, err := metricSum(ctx, c, FW1, "gwstated_drift_repairs_total")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c.Emu(FW1, func(e *pfemu.Emu) error {
 			orig = e.Anchor(edit.anchor).Text
 			return e.ReplaceAnchorText(edit.anchor, strings.Replace(orig, edit.from, edit.to, 1))
 		})
@@ -157,9 +160,13 @@ func TestScenarioPFDrift(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitLog(t, c, FW1, since, 10*time.Second, "drift logged", func(r LogRecord) bool {
-			return r.Msg == "repaired drifted anchors"
+		err = Wait(ctx, 10*time.Second, "fw1 counts the drift repair", func() (bool, error) {
+			n, err := metricSum(ctx, c, FW1, "gwstated_drift_repairs_total")
+			return n > repairs, err
 		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	for i, fw := range []string{FW1, FW2} {
 		l, _ := loadsOf(t, c, fw)

@@ -49,7 +49,8 @@ func (lv LinkVerdict) PenaltyNow(d Damping, now time.Time) float64 {
 
 // NextEvent is the earliest time after which Decide could return something
 // else for the same observations and overrides: an override in force
-// expiring, or a suppressed link's penalty decaying to Reuse. If v is
+// expiring, a suppressed link's penalty decaying to Reuse, or a link still
+// unknown reaching its Settle bound. If v is
 // already stale at now (an override appeared or ended, a suppression is
 // due, a link is new or damping was turned off) it returns now. ok is false when nothing is pending: Decide need not
 // run again until the input changes.
@@ -71,6 +72,9 @@ func NextEvent(v Verdict, overrides []Override, pol Policy, now time.Time) (next
 		}
 		if had && lv.Suppressed && pol.Damping.Enabled() {
 			consider(reuseAt(pol.Damping, lv.Penalty, lv.PenaltyAt))
+		}
+		if had && lv.Observed == Unknown && !lv.Probing.IsZero() && lp.Settle > 0 {
+			consider(lv.Probing.Add(lp.Settle)) // still silent then: down
 		}
 	}
 	for _, o := range overrides {

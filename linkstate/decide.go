@@ -221,6 +221,28 @@ func (d *decider) link(name string, p LinkVerdict, had bool) LinkVerdict {
 		}
 	}
 
+	// Settling: a link no alive node has a view of yet keeps its place
+	// (see active) while it is probed, for at most the Settle bound;
+	// then the silence counts as down.
+	var settleNote string
+	if lv.Observed == Unknown {
+		if had {
+			lv.Probing = p.Probing
+		}
+		switch probed, answered := d.probed(name); {
+		case answered:
+			// An answer came: the probes will settle it (rise answers
+			// make it up, fall misses in a row down); no bound.
+			lv.Probing = time.Time{}
+		case probed && lv.Probing.IsZero():
+			lv.Probing = d.now
+		}
+		if s := d.settle(name); s > 0 && !lv.Probing.IsZero() && !d.now.Before(lv.Probing.Add(s)) {
+			lv.Observed, lv.Probing = Down, time.Time{}
+			settleNote = "; no probe answer within " + s.String() + " of probing (fall misses and the timeout): down"
+		}
+	}
+
 	ov, ok := winningOverride(d.overrides, name, d.now)
 	switch {
 	case ok:
@@ -264,8 +286,41 @@ func (d *decider) link(name string, p LinkVerdict, had bool) LinkVerdict {
 		b.WriteString(dampNote)
 	}
 	d.describeViews(&b, name, t, prevObserved, lv.Observed)
+	b.WriteString(settleNote)
 	lv.Reason = b.String()
 	return lv
+}
+
+// probed reports whether an alive node reports on link (its prober runs,
+// whatever it has seen so far), and whether one has had an answer.
+func (d *decider) probed(link string) (probed, answered bool) {
+	for _, n := range d.alive {
+		if o, ok := n.view.Links[link]; ok {
+			probed = true
+			answered = answered || !o.LastOK.IsZero()
+		}
+	}
+	return probed, answered
+}
+
+// settle is link's Settle bound (0: none).
+func (d *decider) settle(link string) time.Duration {
+	for _, lp := range d.pol.Links {
+		if lp.Name == link {
+			return lp.Settle
+		}
+	}
+	return 0
+}
+
+// settling reports whether link i is still unknown but kept in its place:
+// it carried traffic in the previous verdict (or there is none yet, a
+// fresh start's fail-open), so it keeps doing so until its probes settle.
+func (d *decider) settling(lvs []LinkVerdict, i int) bool {
+	if lvs[i].State != Unknown {
+		return false
+	}
+	return len(d.prev.Links) == 0 || slices.Contains(d.prev.Active, d.pol.Links[i].Name)
 }
 
 // describeViews writes each known node's view of link and how the mode
@@ -349,35 +404,47 @@ func (d *decider) describeViews(b *strings.Builder, link string, t tally, prevOb
 // that before any data (every link Unknown) every link is used, whatever
 // all_down says: a starting cluster never starts from "all down".
 func (d *decider) active(lvs []LinkVerdict) (active []string, allDown bool, reason string) {
+	// A link that is up, or still settling in the place it had, is usable;
+	// the lowest tier with an up link, or a usable one, carries the balance.
 	best, lowest := 0, 0
-	found := false
+	found, noData := false, true
+	var settling []string
 	for i, lp := range d.pol.Links {
 		if i == 0 || lp.Tier < lowest {
 			lowest = lp.Tier
 		}
-		if lvs[i].State == Up && (!found || lp.Tier < best) {
-			best, found = lp.Tier, true
-		}
-	}
-	if found {
-		for i, lp := range d.pol.Links {
-			if lp.Tier == best && lvs[i].State == Up {
-				active = append(active, lp.Name)
-			}
-		}
-		if best == lowest {
-			return active, false, "tier " + itoa(best) + " in use: " + strings.Join(active, ", ")
-		}
-		return active, false, "tier " + itoa(best) + " takes over: no link of a lower tier is up; in use: " + strings.Join(active, ", ")
-	}
-
-	every := make([]string, 0, len(d.pol.Links))
-	noData := true
-	for i, lp := range d.pol.Links {
-		every = append(every, lp.Name)
 		if lvs[i].State != Unknown {
 			noData = false
 		}
+		if (lvs[i].State == Up || d.settling(lvs, i)) && (!found || lp.Tier < best) {
+			best, found = lp.Tier, true
+		}
+	}
+	if found && !noData {
+		for i, lp := range d.pol.Links {
+			if lp.Tier != best {
+				continue
+			}
+			if lvs[i].State == Up {
+				active = append(active, lp.Name)
+			} else if d.settling(lvs, i) {
+				active = append(active, lp.Name)
+				settling = append(settling, lp.Name)
+			}
+		}
+		note := ""
+		if len(settling) > 0 {
+			note = " (not settled yet, kept in place: " + strings.Join(settling, ", ") + ")"
+		}
+		if best == lowest {
+			return active, false, "tier " + itoa(best) + " in use: " + strings.Join(active, ", ") + note
+		}
+		return active, false, "tier " + itoa(best) + " takes over: no link of a lower tier is up; in use: " + strings.Join(active, ", ") + note
+	}
+
+	every := make([]string, 0, len(d.pol.Links))
+	for _, lp := range d.pol.Links {
+		every = append(every, lp.Name)
 	}
 	switch {
 	case noData:

@@ -132,6 +132,10 @@ const (
 type LinkPolicy struct {
 	Name string `json:"name"`
 	Tier int    `json:"tier"` // >= 1; the lowest tier with an up link carries the balanced traffic
+	// Settle bounds how long a link may stay unknown while an alive node
+	// probes it and no probe is answered: past Settle it counts as down. config derives it from the probe settings (fall × interval +
+	// timeout: the time a dead link's probes take to say so). 0: no bound.
+	Settle time.Duration `json:"settle,omitempty"`
 }
 
 // Damping is flap damping in the style of BGP route-flap damping: every
@@ -163,6 +167,11 @@ type LinkVerdict struct {
 	PenaltyAt  time.Time `json:"penalty_at,omitzero"`
 	Suppressed bool      `json:"suppressed,omitempty"` // held down by flap damping
 	Override   Action    `json:"override,omitempty"`   // the override in force, if any
+	// Probing is when an alive node was first seen probing this link while
+	// its verdict was still Unknown and no probe had been answered; the
+	// Settle bound counts from here. Zero once an answer came (the probes
+	// then settle it) or the link has settled.
+	Probing time.Time `json:"probing,omitzero"`
 }
 
 // Impairment names a node that sees a link down while the verdict says up;

@@ -28,7 +28,8 @@ func (lv LinkVerdict) Equal(o LinkVerdict) bool {
 	return lv.State == o.State && lv.Observed == o.Observed &&
 		lv.Since.Equal(o.Since) && lv.Reason == o.Reason &&
 		lv.Penalty == o.Penalty && lv.PenaltyAt.Equal(o.PenaltyAt) &&
-		lv.Suppressed == o.Suppressed && lv.Override == o.Override
+		lv.Suppressed == o.Suppressed && lv.Override == o.Override &&
+		lv.Probing.Equal(o.Probing)
 }
 
 // Up reports whether the verdict on link is Up (whether or not its tier is

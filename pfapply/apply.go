@@ -23,6 +23,11 @@ type Options struct {
 	Gateways map[string]netip.Addr
 	// Logger receives one line per change; nil discards.
 	Logger *slog.Logger
+	// Adopt makes the first Apply read back every anchor (ReadAnchor) and
+	// leave alone those that already hold the rules to apply, so a
+	// restarted agent whose rules are in place changes none of them. Off,
+	// the first Apply replaces every anchor once (hitless, but a write).
+	Adopt bool
 }
 
 // OptionsFromConfig takes KillStates and Gateways from a configuration.
@@ -60,7 +65,8 @@ func (r Result) Ops() int {
 // backend actually holds, so that a retry after a failure, or a repair
 // after drift, touches only what is still wrong. An Applier starts knowing
 // nothing: its first Apply loads every anchor (replacing an anchor is
-// hitless, so this is safe whatever pf held). Methods are safe for
+// hitless, so this is safe whatever pf held), except, with Options.Adopt,
+// the anchors it reads back already holding the rules to apply. Methods are safe for
 // concurrent use; they run one at a time.
 //
 // Apply does not retry: it returns an error (ErrValidate, ErrLoad, ErrRoute,
@@ -86,6 +92,7 @@ type Applier struct {
 	lastSeq    uint64
 	recorded   bool // last/lastSeq are recorded
 	haveLast   bool
+	adopted    bool // Options.Adopt's read-back is done
 }
 
 // NewApplier returns an Applier driving b.
@@ -122,7 +129,32 @@ func (a *Applier) Apply(ctx context.Context, next Ruleset, seq uint64) (Result, 
 		a.recorded = false
 	}
 	a.last, a.lastSeq, a.haveLast = next, seq, true
+	if a.opts.Adopt && !a.adopted {
+		a.adopt(ctx, next)
+	}
 	return a.apply(ctx, next, seq)
+}
+
+// adopt reads back every anchor of next the Applier knows nothing of and
+// takes those that already hold next's rules as loaded. An anchor that
+// cannot be read, or differs, stays unknown and is loaded as usual.
+func (a *Applier) adopt(ctx context.Context, next Ruleset) {
+	a.adopted = true
+	var kept []string
+	for _, an := range next.Anchors {
+		if _, known := a.cur[an.Name]; known {
+			continue
+		}
+		got, err := a.b.ReadAnchor(ctx, an.Name)
+		if err != nil || !SameRules(an.Rules, got) {
+			continue
+		}
+		a.cur[an.Name] = an
+		kept = append(kept, an.Name)
+	}
+	if len(kept) > 0 {
+		a.log.Info("anchors already in place, adopted without a reload", "anchors", kept)
+	}
 }
 
 func (a *Applier) apply(ctx context.Context, next Ruleset, seq uint64) (Result, error) {

@@ -56,7 +56,13 @@ func NewDir(dir string) (*Dir, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("pf.dir: %w", err)
 	}
-	return &Dir{dir: dir, now: time.Now}, nil
+	d := &Dir{dir: dir, now: time.Now}
+	// What an earlier run recorded: a restart that finds the same rules in
+	// place keeps their applied_at.
+	if a, err := d.ReadApplied(); err == nil {
+		d.last = a
+	}
+	return d, nil
 }
 
 // Validate implements Backend: names and text are checked; every failure is
