@@ -73,7 +73,7 @@ func ports(s string) ([]int, error) {
 func server(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	isp := fs.String("isp", "", "identity sent back (the ISP whose namespace this is)")
-	listen := fs.String("listen", "0.0.0.0", "address to listen on")
+	listen := fs.String("listen", "203.0.113.1", "address to listen on (bound: a UDP reply leaves from the address the request was sent to)")
 	udp := fs.Int("udp", 7000, "UDP echo port")
 	tcp := fs.String("tcp", "8080", "TCP ports, comma-separated")
 	if err := fs.Parse(args); err != nil {
