@@ -176,4 +176,3 @@ func TestLinuxStaticTraffic(t *testing.T) {
 	}
 	t.Logf("connections: %v, outages: %+v", n, traffic.ConnOutages(rep.Conns))
 }
-
