@@ -89,6 +89,9 @@ type ClusterOptions struct {
 	Damping   *config.Damping
 	NoDamping bool
 	LogLevel  string // agents' --log-level (default info)
+	// Dataplane "nft" runs the agents on the Linux data plane for real
+	// (linuxcluster.go); "" writes pf anchors to files (--dry-run).
+	Dataplane string
 	// Log receives one line per harness action (start, kill, ...); nil
 	// discards them.
 	Log io.Writer
@@ -149,6 +152,8 @@ type tmplLink struct{ Name, Interface, Gateway string }
 type tmplData struct {
 	Name, Decide, OnEtcdLoss, KeyFile, PFDir, LAN, Internet, Profile, Metrics string
 	Embed                                                                     bool
+	NFT                                                                       bool   // dataplane: nft (linuxcluster.go)
+	TrackFile, VRRPAddress                                                    string // with NFT
 	EmbedDataDir                                                              string
 	Nodes                                                                     []tmplNode
 	Links                                                                     []tmplLink
@@ -172,6 +177,9 @@ func WriteConfig(l *Lab, path, keyFile, workDir string, opt ClusterOptions) (str
 	}
 	if d.Profile == "" {
 		d.Profile = config.DefaultProfile
+	}
+	if opt.Dataplane == DataplaneNFT {
+		d.NFT, d.TrackFile, d.VRRPAddress = true, filepath.Join(workDir, "vrrp-track"), LANGateway.String()
 	}
 	dmp := config.Default().Damping
 	if opt.Damping != nil {
@@ -241,6 +249,9 @@ func (c *Cluster) start(ctx context.Context) error {
 	if _, err := WriteConfig(c.Lab, c.ConfigPath, c.KeyPath, c.opt.Dir, c.opt); err != nil {
 		return err
 	}
+	if err := c.writeNodeConfigs(); err != nil {
+		return err
+	}
 	for _, n := range []string{FW1, FW2, Witness} {
 		if err := run(ctx, c.opt.Bin.Gwctl, "check", "--config", c.ConfigPath, "--node", n); err != nil {
 			return err
@@ -273,6 +284,9 @@ func (c *Cluster) start(ctx context.Context) error {
 		if _, err := c.WaitTransition(ctx, s.Name, "up", 0, 60*time.Second); err != nil {
 			return err
 		}
+	}
+	if c.opt.Dataplane == DataplaneNFT {
+		return c.WaitApplied(ctx, up, 60*time.Second)
 	}
 	return c.WaitRules(ctx, up, 60*time.Second)
 }
@@ -307,8 +321,11 @@ func (c *Cluster) logf(format string, args ...any) {
 // `gwstated --config F --node N --dry-run --state-dir D --log-format json`,
 // plus --witness for the witness.
 func (c *Cluster) StartAgent(node string) error {
-	args := []string{"--config", c.ConfigPath, "--node", node, "--dry-run",
+	args := []string{"--config", c.agentConfig(node), "--node", node,
 		"--state-dir", c.NodeDir(node), "--log-format", "json", "--log-level", c.opt.LogLevel}
+	if c.opt.Dataplane != DataplaneNFT {
+		args = append(args, "--dry-run")
+	}
 	if node == Witness {
 		args = append(args, "--witness")
 	}

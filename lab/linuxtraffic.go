@@ -197,3 +197,13 @@ func (l *Lab) FirewallOf(source string) string {
 	}
 	return ""
 }
+
+// CutProbes drops the ICMPv4 arriving at an ISP's namespace (its gateway
+// and internet host): the firewalls' probes fail while the client's UDP
+// and TCP traffic still passes. Restore removes it.
+func (l *Lab) CutProbes(ctx context.Context, isp string) error {
+	args := []string{"add", "table", "inet", nftTable, ";",
+		"add", "chain", "inet", nftTable, "in", "{", "type", "filter", "hook", "input", "priority", "0", ";", "policy", "accept", ";", "}", ";",
+		"add", "rule", "inet", nftTable, "in", "meta", "l4proto", "icmp", "drop"}
+	return l.nft(ctx, isp, args...)
+}
