@@ -21,6 +21,7 @@ import (
 	"gwstated/cluster"
 	"gwstated/config"
 	"gwstated/linkstate"
+	"gwstated/nftapply"
 	"gwstated/pfapply"
 	"gwstated/probe"
 )
@@ -61,6 +62,7 @@ type Options struct {
 	NewProber  func(cfg *config.Config, log *slog.Logger) (Prober, error)
 	NewNode    func(cfg *config.Config, log *slog.Logger) (Node, error)
 	Runner     pfapply.Runner
+	NFTRunner  nftapply.Runner // dataplane: nft; nil: nftapply.ExecRunner
 	Backoff    pfapply.Backoff
 	// Applied is called after every apply attempt with its record (tests).
 	Applied func(cluster.AppliedRecord)
@@ -87,7 +89,8 @@ type agent struct {
 	pf      pfapply.Backend
 	backend string
 	runner  pfapply.Runner
-	demoter *pfapply.Demoter
+	dp      Dataplane // dataplane: nft (dataplane.go); nil: pf through applier
+	demoter demoter
 	carpIfs []string
 
 	cur      cluster.VerdictRecord // the verdict to be in force
@@ -135,7 +138,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	if !cfg.IsWitness() {
-		if err := a.setupPF(cfg); err != nil {
+		if err := a.setupPF(ctx, cfg); err != nil {
 			return err
 		}
 		if err := a.boot(ctx); err != nil {
@@ -178,14 +181,17 @@ func Run(ctx context.Context, o Options) error {
 }
 
 // setupPF builds the backend, applier, CARP demoter and reader.
-func (a *agent) setupPF(cfg *config.Config) error {
+func (a *agent) setupPF(ctx context.Context, cfg *config.Config) error {
 	a.runner = a.o.Runner
 	if a.runner == nil {
 		a.runner = pfapply.ExecRunner{}
 	}
+	if cfg.Backend() == config.DataplaneNFT && !a.o.DryRun {
+		return a.setupNFT(ctx, cfg) // dataplane.go
+	}
 	var b pfapply.Backend
 	switch {
-	case a.o.DryRun || cfg.PF.Backend == "dir":
+	case a.o.DryRun || cfg.Backend() == config.DataplaneDir:
 		dir := cfg.PF.Dir
 		if a.o.DryRun {
 			dir = filepath.Join(a.o.StateDir, "anchors")
@@ -331,7 +337,7 @@ func (a *agent) loop(ctx context.Context) error {
 					return nil
 				}
 			}
-			if a.applier == nil { // witness
+			if a.applier == nil && a.dp == nil { // witness
 				continue
 			}
 			if a.have && rec.Seq < a.cur.Seq && rec.Leader == a.cur.Leader {
@@ -387,19 +393,24 @@ func (t ticker) Stop() {
 // the previous rules in force where possible, is reported in
 // applied/<node> and a metric, and is retried with backoff.
 func (a *agent) apply(ctx context.Context, node Node) {
-	if !a.have || a.applier == nil {
+	if !a.have || (a.applier == nil && a.dp == nil) {
 		return
 	}
 	v := a.cur.Verdict
 	log := a.log.With("seq", v.Seq)
 	start := time.Now()
-	rs, err := pfapply.Render(a.cfg, v)
+	var rs pfapply.Ruleset
 	var res pfapply.Result
-	if err == nil {
+	var dres DataplaneResult
+	var err error
+	if a.dp != nil {
+		dres, err = a.dp.Apply(ctx, a.cfg, v)
+		rs.Hash = dres.Hash
+	} else if rs, err = pfapply.Render(a.cfg, v); err == nil {
 		res, err = a.applier.Apply(ctx, rs, v.Seq)
 	}
 	a.m.applyDur.Observe(time.Since(start).Seconds())
-	a.m.applyOps.Add(float64(res.Ops()))
+	a.m.applyOps.Add(float64(res.Ops() + dres.Writes))
 	rec := cluster.AppliedRecord{Node: a.cfg.Node, Seq: v.Seq, Hash: rs.Hash, Time: time.Now(), Backend: a.backend}
 	if err != nil {
 		a.attempt++
@@ -410,6 +421,9 @@ func (a *agent) apply(ctx context.Context, node Node) {
 			"err", err, "attempt", a.attempt, "retry_in", a.o.Backoff.Delay(a.attempt-1))
 	} else {
 		a.attempt = 0
+		if dres.Writes > 0 {
+			log.Info("verdict applied", append([]any{"active", v.Active, "hash", short(rs.Hash), "took", time.Since(start)}, dres.Attrs...)...)
+		}
 		if len(res.Changed) > 0 || res.Route {
 			log.Info("verdict applied", "active", v.Active, "changed", res.Changed, "route", rs.DefaultRoute,
 				"killed", res.Killed, "hash", short(rs.Hash), "took", time.Since(start))
@@ -481,6 +495,10 @@ func (a *agent) demote(ctx context.Context, v linkstate.Verdict) {
 
 // repair reloads anchors someone changed by hand.
 func (a *agent) repair(ctx context.Context) {
+	if a.dp != nil && a.attempt == 0 {
+		a.repairDataplane(ctx) // dataplane.go
+		return
+	}
 	if a.applier == nil || a.attempt > 0 {
 		return
 	}
@@ -521,6 +539,12 @@ func (a *agent) reload(ctx context.Context) bool {
 	if err == nil {
 		cfg.Witness = a.o.Witness
 	}
+	if err == nil && a.have && a.dp != nil {
+		err = a.dp.Validate(ctx, cfg, a.cur.Verdict)
+	}
+	if err == nil && cfg.Backend() != a.cfg.Backend() {
+		err = errors.New("dataplane (and pf.backend) change only with a restart")
+	}
 	if err == nil && a.have && a.applier != nil {
 		var rs pfapply.Ruleset
 		if rs, err = pfapply.Render(cfg, a.cur.Verdict); err == nil {
@@ -541,6 +565,9 @@ func (a *agent) reload(ctx context.Context) bool {
 	if cfg.Hash() == old.Hash() {
 		a.log.Info("config reloaded: unchanged")
 		return false
+	}
+	if a.dp != nil {
+		a.dp.Reconfigure(cfg)
 	}
 	if a.applier != nil {
 		// A new Applier knows nothing of what pf holds, so its first Apply

@@ -102,6 +102,18 @@ func Default() Config {
 			NATPrefix:          "nat-",
 			PassPrefix:         "pass-",
 		},
+		Dataplane: "pf", // pf.backend picks pfctl or dir
+		NFT: NFT{
+			Table:        "gwstated", // nft list table inet gwstated
+			MarkBase:     0x100,      // marks 0x100, 0x101, ...
+			TableBase:    100,        // routing tables 100, 101, ...
+			RulePriority: 100,        // ip rules at 100 .. 100 + 2 x links
+			KillStates:   true,       // drop a dead link's conntrack entries so flows move at once
+		},
+		VRRP: VRRP{
+			TrackFile: "/run/gwstated/vrrp-track", // keepalived vrrp_track_file
+			Demote:    50,                         // keepalived lowers the priority by this when impaired
+		},
 		CARP: CARP{
 			Group:  "carp", // every carp interface is in group carp by default
 			Demote: 50,     // carpdemote step when this node is impaired

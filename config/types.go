@@ -12,17 +12,22 @@ type Config struct {
 	Node string `mapstructure:"node" json:"node,omitempty"`
 	// Witness is set by gwstated --witness: this node runs as a witness
 	// whatever nodes.<name>.witness says. Not a file key, not in Hash.
-	Witness bool                `mapstructure:"-" json:"-"`
-	Cluster Cluster             `mapstructure:"cluster" json:"cluster"`
-	LAN     LAN                 `mapstructure:"lan" json:"lan"`
-	Links   []Link              `mapstructure:"links" json:"links"`
-	Sticky  []Sticky            `mapstructure:"sticky" json:"sticky"`
-	AllDown string              `mapstructure:"all_down" json:"all_down"`
-	Damping Damping             `mapstructure:"damping" json:"damping"`
-	PF      PF                  `mapstructure:"pf" json:"pf"`
-	CARP    CARP                `mapstructure:"carp" json:"carp"`
-	Nodes   map[string]NodeSpec `mapstructure:"nodes" json:"nodes"`
-	Metrics Metrics             `mapstructure:"metrics" json:"metrics"`
+	Witness bool     `mapstructure:"-" json:"-"`
+	Cluster Cluster  `mapstructure:"cluster" json:"cluster"`
+	LAN     LAN      `mapstructure:"lan" json:"lan"`
+	Links   []Link   `mapstructure:"links" json:"links"`
+	Sticky  []Sticky `mapstructure:"sticky" json:"sticky"`
+	AllDown string   `mapstructure:"all_down" json:"all_down"`
+	Damping Damping  `mapstructure:"damping" json:"damping"`
+	// Dataplane is where verdicts go: pf (OpenBSD, pf.backend), nft
+	// (Linux nftables and policy routing) or dir (files; lab and dry runs).
+	Dataplane string              `mapstructure:"dataplane" json:"dataplane"`
+	PF        PF                  `mapstructure:"pf" json:"pf"`
+	NFT       NFT                 `mapstructure:"nft" json:"nft"`
+	CARP      CARP                `mapstructure:"carp" json:"carp"`
+	VRRP      VRRP                `mapstructure:"vrrp" json:"vrrp"`
+	Nodes     map[string]NodeSpec `mapstructure:"nodes" json:"nodes"`
+	Metrics   Metrics             `mapstructure:"metrics" json:"metrics"`
 }
 
 // Cluster is how the nodes find each other and agree.
@@ -147,6 +152,26 @@ type CARP struct {
 	Interfaces []string `mapstructure:"interfaces" json:"interfaces"` // carp interfaces to report, e.g. carp0
 	Group      string   `mapstructure:"group" json:"group"`           // interface group to demote (default carp)
 	Demote     int      `mapstructure:"demote" json:"demote"`         // 0 disables demotion
+}
+
+// NFT configures the Linux data plane (dataplane: nft): the nftables
+// table gwstated owns and the marks, routing tables and ip rule priorities
+// it uses, link i (0-based, config order) taking base + i.
+type NFT struct {
+	Table        string `mapstructure:"table" json:"table"`                 // the table is "inet <table>"
+	MarkBase     int    `mapstructure:"mark_base" json:"mark_base"`         // link i's conntrack and packet mark
+	TableBase    int    `mapstructure:"table_base" json:"table_base"`       // link i's routing table
+	RulePriority int    `mapstructure:"rule_priority" json:"rule_priority"` // first ip rule priority of 1 + 2 x links
+	KillStates   bool   `mapstructure:"kill_states" json:"kill_states"`     // delete a dead link's conntrack entries
+}
+
+// VRRP ties gwstated to keepalived on a Linux pair: an impaired node writes
+// its demotion into track_file (keepalived's vrrp_track_file), and the node
+// is MASTER while one of addresses is configured on it.
+type VRRP struct {
+	TrackFile string       `mapstructure:"track_file" json:"track_file"`
+	Addresses []netip.Addr `mapstructure:"addresses" json:"addresses"`
+	Demote    int          `mapstructure:"demote" json:"demote"` // written when impaired; 0 disables
 }
 
 // NodeSpec holds what differs between the nodes sharing the file.

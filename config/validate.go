@@ -349,6 +349,7 @@ func (c *Config) problems() []Problem {
 	}
 
 	c.checkPF(k)
+	c.checkDataplane(k)
 
 	// carp
 	seenCarp := map[string]bool{}

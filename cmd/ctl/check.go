@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"gwstated/config"
+	"gwstated/nftapply"
 	"gwstated/pfapply"
 )
 
@@ -90,8 +91,12 @@ func runCheck(io *stdio, path, node string, printDefaults bool) int {
 		nodeNote = " (not in nodes: no per-node settings)"
 	}
 	fmt.Fprintln(io.out, "ok")
-	fmt.Fprintf(io.out, "cluster %s, node %s%s, %d %s (%s), pf syntax %s\n", cfg.Cluster.Name, cfg.Node, nodeNote,
-		len(names), links, strings.Join(names, ", "), cfg.PF.Syntax)
+	plane := "pf syntax " + cfg.PF.Syntax
+	if cfg.Dataplane == config.DataplaneNFT {
+		plane = "dataplane nft, table inet " + cfg.NFT.Table
+	}
+	fmt.Fprintf(io.out, "cluster %s, node %s%s, %d %s (%s), %s\n", cfg.Cluster.Name, cfg.Node, nodeNote,
+		len(names), links, strings.Join(names, ", "), plane)
 	return exitOK
 }
 
@@ -99,7 +104,12 @@ func runCheck(io *stdio, path, node string, printDefaults bool) int {
 // writes every link's rules and every sticky class: a configuration that
 // cannot be written as pf rules does not pass check.
 func checkRenders(cfg *config.Config, now time.Time) error {
-	_, err := pfapply.Render(cfg, decideUp(cfg, allLinkNames(cfg), now))
+	v := decideUp(cfg, allLinkNames(cfg), now)
+	if cfg.Dataplane == config.DataplaneNFT {
+		_, err := nftapply.Render(cfg, v)
+		return err
+	}
+	_, err := pfapply.Render(cfg, v)
 	return err
 }
 

@@ -42,6 +42,15 @@ indented ("(empty)" when the anchor must be empty), then the default route
   {"anchors": {"NAME": "RULES", ...}, "default_route": "IP or empty",
    "hash": "HEX"}
 
+With dataplane: nft (Linux) render shows the nft table exactly as
+"nft list table inet NAME" will print it, then the ip routes and ip rules
+(as ip(8) arguments) and the main default route; --json prints
+  {"nft": "TABLE", "routes": ["default via GW dev IF table T", ...],
+   "rules": ["priority P fwmark M lookup T", ...],
+   "default_route": "IP or empty", "hash": "HEX"}
+Rules from the node's probe_source addresses depend on --node and are not
+in the hash.
+
 Exit status: 0 rendered, 1 the configuration is invalid or does not
 render, 2 usage error (including an unknown link name).
 
@@ -94,6 +103,9 @@ func runRender(io *stdio, path, node, upFlag string, asJSON bool) int {
 		return exitUsage
 	}
 	v := decideUp(cfg, up, io.now())
+	if cfg.Dataplane == config.DataplaneNFT {
+		return runRenderNFT(io, path, cfg, v, asJSON) // render_nft.go
+	}
 	rs, err := pfapply.Render(cfg, v)
 	if err != nil {
 		printErrorLines(io, path, err)

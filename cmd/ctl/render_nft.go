@@ -1,0 +1,78 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"gwstated/config"
+	"gwstated/linkstate"
+	"gwstated/nftapply"
+)
+
+// renderNFTJSON is gwctl render --json for dataplane: nft.
+type renderNFTJSON struct {
+	NFT          string   `json:"nft"`
+	Routes       []string `json:"routes"`
+	Rules        []string `json:"rules"`
+	DefaultRoute string   `json:"default_route"`
+	Hash         string   `json:"hash"`
+}
+
+// runRenderNFT prints the Linux data plane's plan for verdict v.
+func runRenderNFT(io *stdio, path string, cfg *config.Config, v linkstate.Verdict, asJSON bool) int {
+	p, err := nftapply.Render(cfg, v)
+	if err != nil {
+		printErrorLines(io, path, err)
+		return exitFail
+	}
+	out := renderNFTJSON{NFT: p.Table, Routes: []string{}, Rules: []string{}, Hash: p.Hash}
+	for _, r := range p.Routes {
+		out.Routes = append(out.Routes, r.String())
+	}
+	for _, r := range p.Rules {
+		out.Rules = append(out.Rules, r.String())
+	}
+	if !p.DefaultRoute.IsZero() {
+		out.DefaultRoute = p.DefaultRoute.Gateway.String()
+	}
+	if asJSON {
+		enc := json.NewEncoder(io.out)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(out); err != nil {
+			fmt.Fprintf(io.err, "gwctl render: %v\n", err)
+			return exitFail
+		}
+		return exitOK
+	}
+	var states []string
+	for _, l := range cfg.Links {
+		states = append(states, l.Name+" "+v.Links[l.Name].State.String())
+	}
+	active := "none"
+	if len(v.Active) > 0 {
+		active = strings.Join(v.Active, ", ")
+	}
+	fmt.Fprintf(io.out, "verdict: %s; active: %s", strings.Join(states, ", "), active)
+	if v.ActiveReason != "" {
+		fmt.Fprintf(io.out, " (%s)", v.ActiveReason)
+	}
+	fam := fmt.Sprintf("-%d", p.Family)
+	fmt.Fprintf(io.out, "\n\nnft list table inet %s:\n", p.TableName)
+	io.out.Write([]byte(p.Table))
+	fmt.Fprintln(io.out, "\nrouting tables:")
+	for _, r := range out.Routes {
+		fmt.Fprintf(io.out, "    ip %s route replace %s\n", fam, r)
+	}
+	fmt.Fprintln(io.out, "\nip rules:")
+	for _, r := range out.Rules {
+		fmt.Fprintf(io.out, "    ip %s rule add %s\n", fam, r)
+	}
+	route := "none (left as it is)"
+	if !p.DefaultRoute.IsZero() {
+		route = p.DefaultRoute.String()
+	}
+	fmt.Fprintf(io.out, "\ndefault route: %s\nhash: %s\n", route, p.Hash)
+	return exitOK
+}

@@ -1,0 +1,393 @@
+package nftapply
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gwstated/config"
+	"gwstated/linkstate"
+)
+
+// Sentinel errors of Render; test with errors.Is.
+var (
+	// ErrUnknownLink: the verdict names a link the configuration lacks.
+	ErrUnknownLink = errors.New("verdict names a link the configuration lacks")
+	// ErrUnrenderable: the configuration cannot be written as an nft table
+	// and ip rules (a name that could smuggle nft syntax, mixed address
+	// families, marks or tables out of range).
+	ErrUnrenderable = errors.New("configuration cannot be rendered for nftables")
+)
+
+// CommentPrefix starts the comment of every rule Render writes.
+const CommentPrefix = "gwstated:"
+
+// TableComment is the comment of the table: what an admin reads first in
+// `nft list table inet gwstated`.
+const TableComment = "managed by gwstated: edits are reverted"
+
+// Render turns a verdict into the complete Linux state for it on the
+// selected node (cfg.Node): the nft table, the routing tables and ip rules,
+// the main default route and the hash.
+//
+// Links are ready when their verdict is Up or they are in v.Active
+// (all_down: all and keep put links that are down to use); ready links are
+// NATed on their interface and have an fwmark rule. New LAN connections are
+// spread round-robin over v.Active (numgen inc mod N); a sticky class goes
+// to its preferred link while that is ready, else to the first active link.
+// Every link has its routing table and, when the node has a probe_source
+// for it, a source rule, whatever its state: its probes must leave by it
+// even while it is down, or they would be answered through another link.
+//
+// Render is pure: the same config and verdict give the same Plan.
+func Render(cfg *config.Config, v linkstate.Verdict) (Plan, error) {
+	if cfg == nil {
+		return Plan{}, fmt.Errorf("%w: no configuration", ErrUnrenderable)
+	}
+	if err := renderCheck(cfg); err != nil {
+		return Plan{}, err
+	}
+	p := Plan{TableName: cfg.NFT.Table, Family: 4}
+	if cfg.LAN.Network.Addr().Is6() {
+		p.Family = 6
+	}
+	index := make(map[string]int, len(cfg.Links))
+	p.Links = make([]LinkPlan, len(cfg.Links))
+	for i, l := range cfg.Links {
+		index[l.Name] = i
+		p.Links[i] = LinkPlan{Name: l.Name, Interface: l.Interface, Mark: cfg.NFT.Mark(i), Table: cfg.NFT.RouteTable(i)}
+	}
+	var unknown []string
+	for name, lv := range v.Links {
+		i, ok := index[name]
+		if !ok {
+			unknown = append(unknown, name)
+			continue
+		}
+		if lv.State == linkstate.Up {
+			p.Links[i].Ready = true
+		}
+	}
+	for _, name := range v.Active {
+		i, ok := index[name]
+		if !ok {
+			if !slices.Contains(unknown, name) {
+				unknown = append(unknown, name)
+			}
+			continue
+		}
+		p.Links[i].Ready, p.Links[i].Active = true, true
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		names := make([]string, len(cfg.Links))
+		for i := range cfg.Links {
+			names[i] = cfg.Links[i].Name
+		}
+		return Plan{}, fmt.Errorf("%w: %s (configured links: %s)", ErrUnknownLink, strings.Join(quoteAll(unknown), ", "), strings.Join(names, ", "))
+	}
+
+	p.Table = renderTable(cfg, p)
+
+	n := len(cfg.Links)
+	base := cfg.NFT.RulePriority
+	p.Rules = append(p.Rules, Rule{Priority: base, SuppressMain: true})
+	for i, l := range cfg.Links {
+		lp := p.Links[i]
+		p.Routes = append(p.Routes, Route{Table: lp.Table, Gateway: l.Gateway, Dev: l.Interface, Link: l.Name})
+		if lp.Ready {
+			p.Rules = append(p.Rules, Rule{Priority: base + 1 + i, Fwmark: lp.Mark, Table: lp.Table, Link: l.Name})
+		}
+	}
+	for i, l := range cfg.Links {
+		if src := cfg.ProbeSource(l.Name); src.IsValid() {
+			p.Rules = append(p.Rules, Rule{Priority: base + 1 + n + i, From: src, Table: p.Links[i].Table, Node: true, Link: l.Name})
+		}
+	}
+	for i, l := range cfg.Links {
+		if p.Links[i].Active {
+			p.DefaultRoute = Route{Gateway: l.Gateway, Dev: l.Interface, Link: l.Name}
+			break
+		}
+	}
+	p.Hash = planHash(p)
+	return p, nil
+}
+
+// planHash is the hex sha256 over the length-prefixed table, routes,
+// cluster-wide rules and default route.
+func planHash(p Plan) string {
+	h := sha256.New()
+	put := func(s string) {
+		h.Write([]byte(strconv.Itoa(len(s)) + ":"))
+		h.Write([]byte(s))
+	}
+	put("inet " + p.TableName)
+	put(p.Table)
+	for _, r := range p.Routes {
+		put(r.String())
+	}
+	for _, r := range p.Rules {
+		if !r.Node {
+			put(r.String())
+		}
+	}
+	put(p.DefaultRoute.String())
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strconv.Quote(s)
+	}
+	return out
+}
+
+// nftMark is a mark as nft lists it: 0x00000100.
+func nftMark(m uint32) string { return fmt.Sprintf("0x%08x", m) }
+
+// renderTable writes the table in the form `nft list table` prints.
+func renderTable(cfg *config.Config, p Plan) string {
+	saddr := "ip saddr "
+	if p.Family == 6 {
+		saddr = "ip6 saddr "
+	}
+	lan := saddr + cfg.LAN.Network.Masked().String()
+	var b strings.Builder
+	b.Grow(1024 + 256*len(cfg.Links))
+	b.WriteString("table inet " + cfg.NFT.Table + " {\n")
+	b.WriteString("\tcomment \"" + TableComment + "\"\n")
+
+	// prerouting: LAN traffic goes through the lan chain.
+	b.WriteString("\tchain prerouting {\n")
+	b.WriteString("\t\ttype filter hook prerouting priority mangle; policy accept;\n")
+	b.WriteString("\t\tiifname \"" + cfg.LAN.Interface + "\" " + lan + " jump lan\n")
+	b.WriteString("\t}\n\n")
+
+	// lan: new connections get a link's ct mark; every packet of a
+	// connection marked by gwstated carries the mark for ip rule fwmark.
+	var active []int
+	firstActive := -1
+	for i := range p.Links {
+		if p.Links[i].Active {
+			active = append(active, i)
+			if firstActive < 0 {
+				firstActive = i
+			}
+		}
+	}
+	b.WriteString("\tchain lan {\n")
+	for _, s := range cfg.Sticky {
+		pin := firstActive
+		for i, l := range cfg.Links {
+			if s.Link != "" && l.Name == s.Link && p.Links[i].Ready {
+				pin = i
+			}
+		}
+		if pin < 0 {
+			continue
+		}
+		b.WriteString("\t\tct state new ct mark 0x00000000 " + s.Proto + " dport " + portSet(s.Ports) +
+			" ct mark set " + nftMark(p.Links[pin].Mark) + " comment \"" + CommentPrefix + s.Name + "\"\n")
+	}
+	switch len(active) {
+	case 0:
+	case 1:
+		b.WriteString("\t\tct state new ct mark 0x00000000 ct mark set " + nftMark(p.Links[active[0]].Mark) +
+			" comment \"" + CommentPrefix + "loadbalance\"\n")
+	default:
+		b.WriteString("\t\tct state new ct mark 0x00000000 ct mark set numgen inc mod " + strconv.Itoa(len(active)) + " map { ")
+		for k, i := range active {
+			if k > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(strconv.Itoa(k) + " : " + nftMark(p.Links[i].Mark))
+		}
+		b.WriteString(" } comment \"" + CommentPrefix + "loadbalance\"\n")
+	}
+	b.WriteString("\t\tct mark ")
+	if len(p.Links) == 1 {
+		b.WriteString(nftMark(p.Links[0].Mark))
+	} else {
+		b.WriteString("{ ")
+		for i := range p.Links {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(nftMark(p.Links[i].Mark))
+		}
+		b.WriteString(" }")
+	}
+	b.WriteString(" meta mark set ct mark\n")
+	b.WriteString("\t}\n\n")
+
+	// postrouting: NAT of LAN sources leaving by a ready link.
+	b.WriteString("\tchain postrouting {\n")
+	b.WriteString("\t\ttype nat hook postrouting priority srcnat; policy accept;\n")
+	for i, l := range cfg.Links {
+		if !p.Links[i].Ready {
+			continue
+		}
+		b.WriteString("\t\toifname \"" + l.Interface + "\" " + lan + " ")
+		if l.NatTo.IsValid() {
+			fam := "ip"
+			if p.Family == 6 {
+				fam = "ip6"
+			}
+			b.WriteString("snat " + fam + " to " + l.NatTo.String())
+		} else {
+			b.WriteString("masquerade")
+		}
+		b.WriteString(" comment \"" + CommentPrefix + l.Name + "\"\n")
+	}
+	b.WriteString("\t}\n")
+	b.WriteString("}\n")
+	return b.String()
+}
+
+// portSet writes ports as nft lists them: 443, or { 80, 443 } sorted.
+func portSet(ports []int) string {
+	if len(ports) == 1 {
+		return strconv.Itoa(ports[0])
+	}
+	ps := slices.Clone(ports)
+	slices.Sort(ps)
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		parts[i] = strconv.Itoa(p)
+	}
+	return "{ " + strings.Join(parts, ", ") + " }"
+}
+
+// renderCheck is Render's own guard: config validates more strictly, but
+// nothing that could change the meaning of the nft text or of an ip command
+// line gets through even from a Config built in code.
+func renderCheck(cfg *config.Config) error {
+	var errs []error
+	bad := func(format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrUnrenderable}, a...)...))
+	}
+	if !safeName(cfg.NFT.Table, 63) {
+		bad("nft.table: %q is not a safe table name", cfg.NFT.Table)
+	}
+	if !safeIfname(cfg.LAN.Interface) {
+		bad("lan.interface: %q is not an interface name", cfg.LAN.Interface)
+	}
+	n := cfg.LAN.Network
+	lan4 := n.Addr().Is4()
+	if !n.IsValid() || n.Addr().Zone() != "" || n.Addr().Is4In6() {
+		bad("lan.network: %v is not a network nft can match", n)
+	}
+	if len(cfg.Links) == 0 {
+		bad("links: no links")
+	}
+	nl := int64(len(cfg.Links))
+	if cfg.NFT.MarkBase < 1 || int64(cfg.NFT.MarkBase)+nl-1 > 1<<32-1 {
+		bad("nft.mark_base: %d leaves no 32-bit mark for %d links", cfg.NFT.MarkBase, nl)
+	}
+	if tb := int64(cfg.NFT.TableBase); tb < 1 || tb+nl-1 > 1<<32-1 || (tb <= 255 && tb+nl-1 >= 253) {
+		bad("nft.table_base: %d gives tables outside 1-252 and 256-4294967295 to %d links", tb, nl)
+	}
+	if rp := int64(cfg.NFT.RulePriority); rp < 1 || rp+2*nl > 32765 {
+		bad("nft.rule_priority: %d gives priorities outside 1-32765 to %d links", rp, nl)
+	}
+	addrOK := func(field string, a netip.Addr) {
+		switch {
+		case !a.IsValid():
+			bad("%s: no address", field)
+		case a.Zone() != "" || a.Is4In6():
+			bad("%s: %s cannot be written in a rule", field, a)
+		case a.Is4() != lan4:
+			bad("%s: %s is not the address family of lan.network %s", field, a, n)
+		}
+	}
+	for i, l := range cfg.Links {
+		f := "links[" + strconv.Itoa(i) + "]"
+		if !safeName(l.Name, 63-len(CommentPrefix)) {
+			bad("%s.name: %q is not a safe name", f, l.Name)
+		}
+		if !safeIfname(l.Interface) {
+			bad("%s.interface: %q is not an interface name", f, l.Interface)
+		}
+		addrOK(f+".gateway", l.Gateway)
+		if l.NatTo.IsValid() {
+			addrOK(f+".nat_to", l.NatTo)
+		}
+		if src := cfg.ProbeSource(l.Name); src.IsValid() {
+			if src.Zone() != "" || src.Is4In6() || src.Is4() != lan4 {
+				bad("nodes.%s.probe_source.%s: %s is not an address of lan.network's family", cfg.Node, l.Name, src)
+			}
+		}
+	}
+	for i, s := range cfg.Sticky {
+		f := "sticky[" + strconv.Itoa(i) + "]"
+		if !safeName(s.Name, 63-len(CommentPrefix)) {
+			bad("%s.name: %q is not a safe name", f, s.Name)
+		}
+		if s.Proto != "tcp" && s.Proto != "udp" {
+			bad("%s.proto: %q is not tcp or udp", f, s.Proto)
+		}
+		if len(s.Ports) == 0 {
+			bad("%s.ports: no ports", f)
+		}
+		seen := map[int]bool{}
+		for j, port := range s.Ports {
+			if port < 1 || port > 65535 || seen[port] {
+				bad("%s.ports[%d]: %d is not a port (1-65535) or is listed twice", f, j, port)
+			}
+			seen[port] = true
+		}
+		if _, ok := cfg.Link(s.Link); s.Link != "" && !ok {
+			bad("%s.link: %q is not a configured link", f, s.Link)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// safeName: [a-z0-9][a-z0-9_-]*, at most max bytes.
+func safeName(s string, max int) bool {
+	if s == "" || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case i > 0 && (c == '_' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// safeIfname: letters, digits and . _ - (not first), at most 15 bytes
+// (IFNAMSIZ): nothing that ends an nft string or starts an option.
+func safeIfname(s string) bool {
+	if s == "" || len(s) > 15 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case i > 0 && (c == '_' || c == '-' || c == '.'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// Script is the nft input that replaces the table in one transaction:
+// create it if missing, delete it, define it again. nft -f sends the three
+// as one netlink batch, so packets see the old table or the new one.
+func Script(p Plan) string {
+	return "table inet " + p.TableName + "\ndelete table inet " + p.TableName + "\n" + p.Table
+}
