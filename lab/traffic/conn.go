@@ -57,6 +57,36 @@ func ConnOutages(conns []Conn) []Outage {
 	return out
 }
 
+// Failures summarises the failed attempts among conns: the start of the
+// first and of the last, and how many; with balanced connections the
+// failures of one dead link interleave with successes on the others, so
+// the window, not a run, is the outage of new connections.
+type Failures struct {
+	First  time.Time     `json:"first"`
+	Last   time.Time     `json:"last"`
+	Window time.Duration `json:"window"` // Last - First
+	Failed int           `json:"failed"`
+}
+
+// FailuresOf returns the failures among conns (zero when none failed).
+func FailuresOf(conns []Conn) Failures {
+	var f Failures
+	for _, c := range conns {
+		if c.OK {
+			continue
+		}
+		if f.Failed == 0 || c.Start.Before(f.First) {
+			f.First = c.Start
+		}
+		if f.Failed == 0 || c.Start.After(f.Last) {
+			f.Last = c.Start
+		}
+		f.Failed++
+	}
+	f.Window = f.Last.Sub(f.First)
+	return f
+}
+
 // CountByISP counts the successful connections per ISP.
 func CountByISP(conns []Conn) map[string]int {
 	m := map[string]int{}

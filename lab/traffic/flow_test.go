@@ -180,6 +180,13 @@ func TestConnOutages(t *testing.T) {
 	if o := got[1]; o.Failed != 2 || !o.Open || o.Span != 100*ms {
 		t.Errorf("second outage %+v: want open, 2 failed, 100ms", o)
 	}
+	f := FailuresOf(conns)
+	if f.Failed != 4 || !f.First.Equal(t0.Add(100*ms)) || f.Window != 500*ms {
+		t.Errorf("failures %+v: want 4 from 100ms over 500ms", f)
+	}
+	if f := FailuresOf(conns[1:2]); f.Failed != 0 || f.Window != 0 {
+		t.Errorf("failures of a success: %+v", f)
+	}
 	if n := CountByISP(conns)["isp2"]; n != 3 {
 		t.Errorf("isp2 count %d", n)
 	}
