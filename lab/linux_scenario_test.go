@@ -114,6 +114,7 @@ func TestLinuxTraffic(t *testing.T) {
 		{"1-spread", linuxSpread},
 		{"2-3-cut-isp1", linuxCut},
 		{"6-all-down", linuxAllDown},
+		{"5-master-agent-killed", linuxAgentKilled},
 	} {
 		start := time.Now()
 		ok := t.Run(s.name, func(t *testing.T) { s.f(t, c) })
@@ -296,4 +297,57 @@ func linuxAllDown(t *testing.T, c *Cluster) {
 		}
 	}
 	t.Logf("all down for %v: connections per ISP %v", up.Sub(down).Round(time.Millisecond), n)
+}
+
+// linuxAgentKilled is scenario 5: SIGKILL of the VRRP master's agent
+// (fw1): the kernel keeps its rules and traffic keeps flowing; the
+// restarted agent adopts its own table (no rewrite: the table text is the
+// same) and no flow loses a datagram, no connection fails, over the whole
+// kill and restart.
+func linuxAgentKilled(t *testing.T, c *Cluster) {
+	ctx := t.Context()
+	if m, err := c.VRRPMaster(ctx); err != nil || m != FW1 {
+		t.Fatalf("VRRP master %q (%v), want fw1", m, err)
+	}
+	run := client(t, c, TrafficOptions{Flows: 10, ConnRate: 50})
+	before := waitTraffic(t, run, 30*time.Second, "50 echoes per flow", FlowsReceivedSince(traffic.Status{}, 50, ""))
+	table, err := c.NFTTable(ctx, FW1)
+	if err != nil || table == "" {
+		t.Fatalf("fw1 has no gwstated table (%v)", err)
+	}
+	if err := c.Kill(FW1); err != nil {
+		t.Fatal(err)
+	}
+	dead := waitTraffic(t, run, 20*time.Second, "100 more echoes per flow with fw1's agent dead", FlowsReceivedSince(before, 100, ""))
+	restart := time.Now()
+	if err := c.StartAgent(FW1); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitAppliedAfter(ctx, FW1, restart, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	adopted := time.Now()
+	waitTraffic(t, run, 20*time.Second, "100 more echoes per flow after the restart", FlowsReceivedSince(dead, 100, ""))
+	rep := stopTraffic(t, run)
+	after, err := c.NFTTable(ctx, FW1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after != table {
+		t.Errorf("fw1's table changed across the restart:\n--- before\n%s\n--- after\n%s", table, after)
+	}
+	for _, f := range rep.Flows {
+		if f.Lost > 0 || len(f.ISPs()) != 1 {
+			t.Errorf("flow %d: lost %d (gaps %+v), ISPs %v", f.Flow, f.Lost, f.Gaps, f.ISPs())
+		}
+	}
+	if fl := traffic.FailuresOf(rep.Conns); fl.Failed > 0 {
+		t.Errorf("connections failed across the kill and restart: %+v", fl)
+	}
+	var gaps []time.Duration
+	for _, f := range rep.Flows {
+		gaps = append(gaps, f.LongestGap)
+	}
+	t.Logf("restarted agent reported applied after %v; longest gap of any flow %v, %d connections",
+		adopted.Sub(restart).Round(time.Millisecond), percentile(gaps, 100).Round(time.Millisecond), len(rep.Conns))
 }

@@ -69,10 +69,11 @@ type statusJSON struct {
 	Nodes []struct {
 		Name    string `json:"name"`
 		Applied *struct {
-			Seq     uint64 `json:"seq"`
-			Hash    string `json:"hash"`
-			Error   string `json:"error"`
-			Backend string `json:"backend"`
+			Seq     uint64    `json:"seq"`
+			Hash    string    `json:"hash"`
+			Time    time.Time `json:"time"`
+			Error   string    `json:"error"`
+			Backend string    `json:"backend"`
 		} `json:"applied"`
 	} `json:"nodes"`
 }
@@ -128,6 +129,27 @@ func (c *Cluster) WaitApplied(ctx context.Context, up []string, timeout time.Dur
 	want := slices.Sorted(slices.Values(up))
 	return c.WaitVerdict(ctx, timeout, fmt.Sprintf("active=%v", want), func(active []string, allDown bool) bool {
 		return !allDown && slices.Equal(slices.Sorted(slices.Values(active)), want)
+	})
+}
+
+// WaitAppliedAfter waits until node reports (gwctl status) an applied
+// record written after since, without error: e.g. a restarted agent that
+// has taken over its rules.
+func (c *Cluster) WaitAppliedAfter(ctx context.Context, node string, since time.Time, timeout time.Duration) error {
+	return waitEvery(ctx, gwctlPollEvery, timeout, node+" applied after "+since.Format(time.StampMilli), func() (bool, error) {
+		st, err := c.status(ctx)
+		if err != nil {
+			return false, err
+		}
+		for _, n := range st.Nodes {
+			if n.Name == node && n.Applied != nil && n.Applied.Time.After(since) {
+				if n.Applied.Error != "" {
+					return false, fmt.Errorf("%s: %s", node, n.Applied.Error)
+				}
+				return true, nil
+			}
+		}
+		return false, nil
 	})
 }
 
