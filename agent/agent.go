@@ -63,6 +63,9 @@ type Options struct {
 	NewNode    func(cfg *config.Config, log *slog.Logger) (Node, error)
 	Runner     pfapply.Runner
 	NFTRunner  nftapply.Runner // dataplane: nft; nil: nftapply.ExecRunner
+	// LocalAddrs lists this node's addresses for the VRRP role; nil:
+	// redundancy.LocalAddrs.
+	LocalAddrs func() ([]netip.Addr, error)
 	Backoff    pfapply.Backoff
 	// Applied is called after every apply attempt with its record (tests).
 	Applied func(cluster.AppliedRecord)
@@ -474,16 +477,20 @@ func (a *agent) demote(ctx context.Context, v linkstate.Verdict) {
 		}
 	}
 	changed, err := a.demoter.Set(ctx, len(impaired) > 0)
+	proto, by, where := "carp", a.cfg.CARP.Demote, "group "+a.cfg.CARP.Group
+	if a.dp != nil {
+		proto, by, where = "vrrp", a.cfg.VRRP.Demote, "track file "+a.cfg.VRRP.TrackFile
+	}
 	if err != nil {
-		a.log.Error("carp demotion failed", "err", err, "impaired_links", impaired)
+		a.log.Error(proto+" demotion failed", "err", err, "impaired_links", impaired)
 		return
 	}
 	if changed {
 		if len(impaired) > 0 {
-			a.log.Warn("this node is impaired: demoting its carp group so the peer becomes master",
-				"links", impaired, "by", a.cfg.CARP.Demote, "group", a.cfg.CARP.Group)
+			a.log.Warn("this node is impaired: demoting it so the peer becomes master",
+				"links", impaired, "protocol", proto, "by", by, "in", where)
 		} else {
-			a.log.Info("no longer impaired: carp demotion removed", "group", a.cfg.CARP.Group)
+			a.log.Info("no longer impaired: demotion removed", "protocol", proto, "in", where)
 		}
 	}
 	d := 0.0
@@ -513,6 +520,10 @@ func (a *agent) repair(ctx context.Context) {
 }
 
 func (a *agent) readCARP(ctx context.Context, node Node) {
+	if a.dp != nil {
+		a.readVRRP(node) // dataplane.go
+		return
+	}
 	if len(a.carpIfs) == 0 {
 		return
 	}

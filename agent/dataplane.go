@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 
+	"gwstated/cluster"
 	"gwstated/config"
 	"gwstated/linkstate"
 	"gwstated/nftapply"
+	"gwstated/redundancy"
 )
 
 // Dataplane is a data plane the agent drives through one small interface:
@@ -112,7 +114,36 @@ func (a *agent) setupNFT(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 	a.dp, a.backend = dp, dp.Name()
+	if cfg.VRRP.Demote > 0 {
+		tf, err := redundancy.NewTrackFile(cfg.VRRP.TrackFile, cfg.VRRP.Demote)
+		if err != nil {
+			return fmt.Errorf("vrrp.track_file: %w", err)
+		}
+		a.demoter = tf
+	}
 	return nil
+}
+
+// readVRRP reports the VRRP role (MASTER while one of vrrp.addresses is on
+// this node) and the demotion, in the CARP status slot gossip carries.
+func (a *agent) readVRRP(node Node) {
+	if len(a.cfg.VRRP.Addresses) == 0 {
+		return
+	}
+	local := a.o.LocalAddrs
+	if local == nil {
+		local = redundancy.LocalAddrs
+	}
+	have, err := local()
+	if err != nil {
+		a.log.Warn("cannot read this node's addresses for the VRRP role", "err", err)
+		return
+	}
+	st := cluster.CARPStatus{Interface: "vrrp", State: redundancy.Role(a.cfg.VRRP.Addresses, have)}
+	if a.demoter != nil && a.demoter.Demoted() {
+		st.Demote = a.cfg.VRRP.Demote
+	}
+	node.SetCARP([]cluster.CARPStatus{st})
 }
 
 // repairDataplane is the drift check of a Dataplane.

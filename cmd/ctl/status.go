@@ -30,7 +30,9 @@ the cluster name; etcd health (members, raft leader, each endpoint's
 answer); the agent leader (owner of the election key) and since when; the
 current verdict (seq, time, deciding node, active links); every node with
 its gossip state as its peers report it (alive, suspect, dead, left; gone
-when the node has no nodes/ record), CARP role, mode (etcd, hold, gossip),
+when the node has no nodes/ record), its role in the redundancy protocol
+(ROLE: carp0=MASTER on a CARP pair, vrrp=BACKUP on a keepalived VRRP pair),
+mode (etcd, hold, gossip),
 the verdict seq it applied, its ruleset hash and config hash; every link
 with its verdict, since when, the override in force and the reason; each
 node's view of each link (state, loss, RTT, last answered probe); the
@@ -66,7 +68,8 @@ output is a terminal).
   verdict     object   {seq, time, leader, config_hash, audit_seq, active,
                        all_down, impaired [{node, link}]}, or null
   nodes       array    {name, gossip, record, witness, leader, carp
-                       [{interface, state, demote}], mode, version,
+                       [{interface, state, demote}] (VRRP: interface
+                       "vrrp"), mode, version,
                        config_hash, reported_at, applied {node, seq, hash,
                        time, error, backend} or null}
   links       array    {name, state, observed, since, reason, active,
@@ -773,7 +776,7 @@ func printStatusText(w io.Writer, s Status, now time.Time) {
 	}
 
 	if len(s.Nodes) > 0 {
-		fmt.Fprintf(tw, "\nNODE\tGOSSIP\tCARP\tMODE\tAPPLIED\tRULESET\tCONFIG\tREPORTED\n")
+		fmt.Fprintf(tw, "\nNODE\tGOSSIP\tROLE\tMODE\tAPPLIED\tRULESET\tCONFIG\tREPORTED\n")
 		for _, n := range s.Nodes {
 			name := n.Name
 			if n.Leader {
