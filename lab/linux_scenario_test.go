@@ -1,7 +1,9 @@
 package lab
 
 import (
+	"os"
 	"slices"
+	"strings"
 	"sort"
 	"testing"
 	"time"
@@ -115,6 +117,7 @@ func TestLinuxTraffic(t *testing.T) {
 		{"2-3-cut-isp1", linuxCut},
 		{"6-all-down", linuxAllDown},
 		{"5-master-agent-killed", linuxAgentKilled},
+		{"4-one-firewall-loses-isp1", linuxOneFirewall},
 	} {
 		start := time.Now()
 		ok := t.Run(s.name, func(t *testing.T) { s.f(t, c) })
@@ -264,7 +267,7 @@ func linuxCut(t *testing.T, c *Cluster) {
 func linuxAllDown(t *testing.T, c *Cluster) {
 	ctx := t.Context()
 	run := client(t, c, TrafficOptions{Flows: 10, ConnRate: 50})
-	before := waitTraffic(t, run, 30*time.Second, "50 echoes per flow", FlowsReceivedSince(traffic.Status{}, 50, ""))
+	waitTraffic(t, run, 30*time.Second, "50 echoes per flow", FlowsReceivedSince(traffic.Status{}, 50, ""))
 	for _, s := range c.Lab.ISPs() {
 		if err := c.Lab.CutProbes(ctx, s.Name); err != nil {
 			t.Fatal(err)
@@ -274,9 +277,16 @@ func linuxAllDown(t *testing.T, c *Cluster) {
 		t.Fatal(err)
 	}
 	down := time.Now()
+	atDown, err := run.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
 	waitTraffic(t, run, 30*time.Second, "100 more echoes per flow and 100 connections while all down", func(st traffic.Status) bool {
-		return FlowsReceivedSince(before, 100, "")(st) && st.Conns["isp1"]+st.Conns["isp2"] >= 100+before.Conns["isp1"]+before.Conns["isp2"]
+		return FlowsReceivedSince(atDown, 100, "")(st) && st.Conns["isp1"]+st.Conns["isp2"] >= 100+atDown.Conns["isp1"]+atDown.Conns["isp2"]
 	})
+	if err := c.WaitVerdict(ctx, time.Second, "still all_down", func(_ []string, allDown bool) bool { return allDown }); err != nil {
+		t.Fatal(err)
+	}
 	up := time.Now()
 	for _, s := range c.Lab.ISPs() {
 		if err := c.Lab.Restore(ctx, s.Name); err != nil {
@@ -287,9 +297,14 @@ func linuxAllDown(t *testing.T, c *Cluster) {
 		t.Fatal(err)
 	}
 	rep := stopTraffic(t, run)
-	n := connsSince(rep, TrafficTCPPort, down)
-	if n["isp1"] == 0 || n["isp2"] == 0 {
+	n := traffic.CountByISP(traffic.Filter(rep.Conns, func(x traffic.Conn) bool { return x.Start.After(down) && x.Start.Before(up) }))
+	if total := n["isp1"] + n["isp2"]; total < 100 {
+		t.Errorf("%d connections while every link was down, want 100", total)
+	} else if n["isp1"] < total/4 || n["isp2"] < total/4 {
 		t.Errorf("connections while every link was down: %v, want both ISPs (all_down: all)", n)
+	}
+	if fl := traffic.FailuresOf(rep.Conns); fl.Failed > 0 {
+		t.Errorf("connections failed: %+v", fl)
 	}
 	for _, f := range rep.Flows {
 		if f.Lost > 0 {
@@ -350,4 +365,86 @@ func linuxAgentKilled(t *testing.T, c *Cluster) {
 	}
 	t.Logf("restarted agent reported applied after %v; longest gap of any flow %v, %d connections",
 		adopted.Sub(restart).Round(time.Millisecond), percentile(gaps, 100).Round(time.Millisecond), len(rep.Conns))
+}
+
+// viaFirewall returns a condition: every flow has received n more echoes
+// than in base and its newest came through firewall fw (its NAT source).
+func viaFirewall(l *Lab, base traffic.Status, n int, fw string) func(traffic.Status) bool {
+	return func(st traffic.Status) bool {
+		if !FlowsReceivedSince(base, n, "")(st) {
+			return false
+		}
+		for _, f := range st.Flows {
+			if l.FirewallOf(f.Source) != fw {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// waitTrack waits until node's track file holds want.
+func waitTrack(t *testing.T, c *Cluster, node, want string) {
+	t.Helper()
+	err := Wait(t.Context(), 20*time.Second, node+" track file "+want, func() (bool, error) {
+		b, err := os.ReadFile(c.TrackFile(node))
+		return strings.TrimSpace(string(b)) == want, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// linuxOneFirewall is scenario 4: fw1 alone loses isp1 (isp1's gateway
+// drops fw1's packets only). The verdict keeps isp1 up (fw2 reaches it),
+// fw1 is impaired and writes its demotion into its track file, keepalived
+// moves the LAN gateway to fw2, and the client's flows continue through
+// fw2; when the fault goes, fw1 writes 0, takes the address back and the
+// flows go through fw1 again. No flow is left without echoes.
+func linuxOneFirewall(t *testing.T, c *Cluster) {
+	ctx := t.Context()
+	run := client(t, c, TrafficOptions{Flows: 10, ConnRate: 50})
+	before := waitTraffic(t, run, 30*time.Second, "50 echoes per flow through fw1", viaFirewall(c.Lab, traffic.Status{}, 50, FW1))
+	on1 := onISP(before, "isp1")
+	fault := time.Now()
+	if err := c.Lab.AddFault(ctx, "isp1", Fault{Loss: 100, Peers: c.Lab.FirewallPeers(FW1, "isp1")}); err != nil {
+		t.Fatal(err)
+	}
+	waitTrack(t, c, FW1, "50")
+	if err := c.WaitVRRPMaster(ctx, FW2, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	moved := time.Now()
+	if err := c.WaitApplied(ctx, allUp(c), 10*time.Second); err != nil {
+		t.Errorf("the verdict changed with one firewall impaired: %v", err)
+	}
+	onFW2 := waitTraffic(t, run, 20*time.Second, "100 echoes per flow through fw2", viaFirewall(c.Lab, before, 100, FW2))
+	restore := time.Now()
+	if err := c.Lab.Clear(ctx, "isp1"); err != nil {
+		t.Fatal(err)
+	}
+	waitTrack(t, c, FW1, "0")
+	if err := c.WaitVRRPMaster(ctx, FW1, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	waitTraffic(t, run, 20*time.Second, "100 echoes per flow through fw1 again", viaFirewall(c.Lab, onFW2, 100, FW1))
+	rep := stopTraffic(t, run)
+	var hit, handover []time.Duration
+	for _, f := range rep.Flows {
+		for _, g := range f.Gaps {
+			if g.Open {
+				t.Errorf("flow %d did not resume: %+v", f.Flow, g)
+			}
+		}
+		if slices.Contains(on1, f.Flow) {
+			hit = append(hit, f.LongestGap)
+		} else {
+			handover = append(handover, f.LongestGap)
+		}
+	}
+	t.Logf("fault → fw2 master %v; restore → fw1 master %v", moved.Sub(fault).Round(time.Millisecond), back.Sub(restore).Round(time.Millisecond))
+	t.Logf("longest gap of flows on isp1 via fw1 (fault + handover): max %v; of the other flows (handovers only): max %v",
+		percentile(hit, 100).Round(time.Millisecond), percentile(handover, 100).Round(time.Millisecond))
+	t.Logf("connections: %d failed of %d", traffic.FailuresOf(rep.Conns).Failed, len(rep.Conns))
 }
