@@ -5,7 +5,7 @@ VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 PKGS      := ./...
 
-.PHONY: all help build test bench cross lint clean demo lab-bench lab-deps
+.PHONY: all help build test bench cross lint clean demo demo-traffic lab-bench lab-deps
 
 all: build
 
@@ -14,6 +14,7 @@ help:
 	@echo "make test       every test, with -race (lab tests need root: they skip otherwise)"
 	@echo "make bench      Decide, Render, probe and apply benchmarks"
 	@echo "make demo       the two-firewall namespace lab demo (root)"
+	@echo "make demo-traffic  real traffic through the Linux pair (nft, keepalived) while isp1 is cut (root)"
 	@echo "make lab-bench  failover benchmark against the ifstated baseline (root)"
 	@echo "make cross      openbsd/amd64, openbsd/arm64, linux/amd64 into dist/"
 	@echo "make lint       gofmt -l and go vet"
@@ -48,6 +49,10 @@ lint:
 # The lab needs root, ip and nft; both build what they run themselves.
 demo: lab-deps
 	$(GO) run ./lab/demo
+
+# the Linux lab with real traffic: gwstated dataplane: nft, keepalived, a client
+demo-traffic: lab-deps
+	$(GO) run ./lab/demotraffic
 
 # LAB_BENCH_FLAGS, e.g. "-cuts 5 -soak 30s" for a quick run; see go run ./lab/bench -h
 lab-bench: lab-deps

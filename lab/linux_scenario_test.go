@@ -3,8 +3,8 @@ package lab
 import (
 	"os"
 	"slices"
-	"strings"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 

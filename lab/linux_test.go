@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -35,7 +36,7 @@ func requireLinux(t *testing.T) {
 	Require(t)
 	why := KeepalivedMissing()
 	if why == "" {
-		if _, err := os.Stat("/usr/sbin/conntrack"); err != nil {
+		if _, err := exec.LookPath("conntrack"); err != nil {
 			why = "the Linux lab needs conntrack (apt-get install conntrack)"
 		}
 	}
