@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"fmt"
 	"os"
 	"slices"
 	"sort"
@@ -216,7 +217,7 @@ func linuxCut(t *testing.T, c *Cluster) {
 		}
 		if !was1 {
 			if f.Lost > 0 || !f.OnlyOn("isp2") {
-				t.Errorf("flow %d on isp2: lost %d (gaps %+v), ISPs %v: want no loss across the failover and the recovery", f.Flow, f.Lost, f.Gaps, f.ISPs())
+				t.Errorf("flow %d on isp2: lost %d (gaps %+v), ISPs %v: want no loss across the failover and the recovery%s", f.Flow, f.Lost, f.Gaps, f.ISPs(), demotedDuring(t, c, cut, rep.Stop))
 			}
 			continue
 		}
@@ -447,4 +448,26 @@ func linuxOneFirewall(t *testing.T, c *Cluster) {
 	t.Logf("longest gap of flows on isp1 via fw1 (fault + handover): max %v; of the other flows (handovers only): max %v",
 		percentile(hit, 100).Round(time.Millisecond), percentile(handover, 100).Round(time.Millisecond))
 	t.Logf("connections: %d failed of %d", traffic.FailuresOf(rep.Conns).Failed, len(rep.Conns))
+}
+
+// demotedDuring explains a loss on the surviving link when a firewall
+// demoted itself (VRRP) between from and to: during a cut of a link that
+// every node sees, a node that sees it down before the verdict does counts
+// as impaired, the gateway moves to the peer, which may still balance new
+// connections onto the dead link.
+func demotedDuring(t *testing.T, c *Cluster, from, to time.Time) string {
+	t.Helper()
+	for _, fw := range []string{FW1, FW2} {
+		recs, err := c.Logs(fw)
+		if err != nil {
+			t.Log(err)
+			continue
+		}
+		for _, r := range recs {
+			if r.Msg == "this node is impaired: demoting it so the peer becomes master" && r.Time.After(from) && r.Time.Before(to) {
+				return fmt.Sprintf(" (%s demoted itself %v after the cut: the LAN gateway moved during a whole-link failure)", fw, r.Time.Sub(from).Round(time.Millisecond))
+			}
+		}
+	}
+	return ""
 }

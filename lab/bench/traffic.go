@@ -166,17 +166,31 @@ func trafficRecipe(ctx context.Context, bin lab.Binaries, trbin string, o option
 			return err
 		}
 	}
-	wait := func(up bool) func(ctx context.Context, since time.Time) error {
-		return func(ctx context.Context, since time.Time) error {
-			for _, r := range recipes {
-				if _, err := r.waitState(ctx, up, since); err != nil {
-					return err
-				}
+	waitDown := func(ctx context.Context, since time.Time) error {
+		for _, r := range recipes {
+			if _, err := r.waitState(ctx, false, since); err != nil {
+				return err
 			}
-			return nil
 		}
+		return nil
 	}
-	m := method{c: c, waitDown: wait(false), waitUp: wait(true)}
+	// waitUp waits for the loops that are down now (one firewall's, after
+	// a fault of that firewall only).
+	waitUp := func(ctx context.Context, since time.Time) error {
+		for _, r := range recipes {
+			r.mu.Lock()
+			up := r.up
+			r.mu.Unlock()
+			if up {
+				continue
+			}
+			if _, err := r.waitState(ctx, true, since); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	m := method{c: c, waitDown: waitDown, waitUp: waitUp}
 	fmt.Fprintf(os.Stderr, "lab-bench: traffic, ifstated method: %d cuts, %d handovers (ping every 10 s: this takes a while)\n", o.trafficCuts, o.handovers)
 	return measureCycles(ctx, trbin, m, o, col)
 }
@@ -227,6 +241,12 @@ func measureCycles(ctx context.Context, trbin string, m method, o options, col *
 			} else {
 				col.survivorLost += f.Lost
 				col.survivorFlows++
+				if o.verbose {
+					for _, g := range f.Gaps {
+						fmt.Fprintf(os.Stderr, "  %s cut %d: flow %d on isp2 lost %d from cut%+v to cut%+v (restore at cut%+v)\n",
+							col.name, i, f.Flow, g.Lost, g.From.Sub(cut).Round(time.Millisecond), g.To.Sub(cut).Round(time.Millisecond), restore.Sub(cut).Round(time.Millisecond))
+					}
+				}
 			}
 		}
 		var out time.Duration
