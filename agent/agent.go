@@ -19,11 +19,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"gwstated/cluster"
+	"gwstated/cluster/etcdmember"
 	"gwstated/config"
+	"gwstated/internal/backoff"
+	"gwstated/internal/execrun"
 	"gwstated/linkstate"
 	"gwstated/nftapply"
 	"gwstated/pfapply"
 	"gwstated/probe"
+	"gwstated/redundancy"
 )
 
 // Prober is what the agent needs of probe.Prober.
@@ -61,12 +65,12 @@ type Options struct {
 	LoadConfig func() (*config.Config, error)
 	NewProber  func(cfg *config.Config, log *slog.Logger) (Prober, error)
 	NewNode    func(cfg *config.Config, log *slog.Logger) (Node, error)
-	Runner     pfapply.Runner
+	Runner     execrun.Runner
 	NFTRunner  nftapply.Runner // dataplane: nft; nil: nftapply.ExecRunner
 	// LocalAddrs lists this node's addresses for the VRRP role; nil:
 	// redundancy.LocalAddrs.
 	LocalAddrs func() ([]netip.Addr, error)
-	Backoff    pfapply.Backoff
+	Backoff    backoff.Backoff
 	// Applied is called after every apply attempt with its record (tests).
 	Applied func(cluster.AppliedRecord)
 }
@@ -91,7 +95,7 @@ type agent struct {
 	applier *pfapply.Applier
 	pf      pfapply.Backend
 	backend string
-	runner  pfapply.Runner
+	runner  execrun.Runner
 	dp      Dataplane // dataplane: nft (dataplane.go); nil: pf through applier
 	demoter demoter
 	carpIfs []string
@@ -155,7 +159,7 @@ func Run(ctx context.Context, o Options) error {
 		// The member joins its cluster once a quorum of initial_cluster is
 		// up; the rules of the state file are already in force meanwhile.
 		a.log.Info("starting the embedded etcd member", "data_dir", cfg.Embed().DataDir)
-		emb, err := cluster.StartEmbedded(ctx, cfg, o.Log)
+		emb, err := etcdmember.Start(ctx, cfg, o.Log)
 		if err != nil {
 			return fmt.Errorf("embedded etcd member: %w", err)
 		}
@@ -187,7 +191,7 @@ func Run(ctx context.Context, o Options) error {
 func (a *agent) setupPF(ctx context.Context, cfg *config.Config) error {
 	a.runner = a.o.Runner
 	if a.runner == nil {
-		a.runner = pfapply.ExecRunner{}
+		a.runner = execrun.ExecRunner{}
 	}
 	if cfg.Backend() == config.DataplaneNFT && !a.o.DryRun {
 		return a.setupNFT(ctx, cfg) // dataplane.go
@@ -219,7 +223,7 @@ func (a *agent) setupPF(ctx context.Context, cfg *config.Config) error {
 	a.pf = b
 	a.applier = pfapply.NewApplier(b, pfapply.OptionsFromConfig(cfg, a.log))
 	if cfg.CARP.Demote > 0 {
-		d, err := pfapply.NewDemoter(a.runner, "", cfg.CARP.Group, cfg.CARP.Demote)
+		d, err := redundancy.NewDemoter(a.runner, "", cfg.CARP.Group, cfg.CARP.Demote)
 		if err != nil {
 			return err
 		}
@@ -529,7 +533,7 @@ func (a *agent) readCARP(ctx context.Context, node Node) {
 	}
 	var out []cluster.CARPStatus
 	for _, ifn := range a.carpIfs {
-		vh, err := pfapply.ReadCARP(ctx, a.runner, "", ifn)
+		vh, err := redundancy.ReadCARP(ctx, a.runner, "", ifn)
 		if err != nil {
 			a.log.Warn("cannot read carp state", "interface", ifn, "err", err)
 			continue

@@ -171,6 +171,10 @@ func checkSafe(t testing.TB, v reflect.Value, path string) {
 
 // checkNames fails unless every name that reaches pf matches its rule.
 func checkNames(t testing.TB, c *Config) {
+	ifnameRe := ifnameRe
+	if c.Dataplane == DataplaneNFT {
+		ifnameRe = linuxIfnameRe // Linux names reach nft strings and ip(8) arguments only
+	}
 	names := []string{c.Cluster.Name, c.PF.LoadbalanceAnchor, c.PF.ApplicationsAnchor}
 	for _, l := range c.Links {
 		names = append(names, l.Name, c.PF.NATAnchor(l.Name), c.PF.PassAnchor(l.Name))

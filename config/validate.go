@@ -102,12 +102,13 @@ func (c *Config) ValidateNode() error { return asError(c.nodeProblems()) }
 // (at most 63 bytes: PF_RULE_LABEL_SIZE is 64), etcd key segments and
 // memberlist node names.
 var (
-	nameRe    = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
-	ifnameRe  = regexp.MustCompile(`^[a-z]+[0-9]+$`)
-	groupRe   = regexp.MustCompile(`^[a-z][a-z_]*$`)
-	hostRe    = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$`)
-	usernameR = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]*$`)
-	pathRe    = regexp.MustCompile(`^[A-Za-z0-9._+@/-]+$`)
+	nameRe        = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+	ifnameRe      = regexp.MustCompile(`^[a-z]+[0-9]+$`)
+	linuxIfnameRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]*$`)
+	groupRe       = regexp.MustCompile(`^[a-z][a-z_]*$`)
+	hostRe        = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$`)
+	usernameR     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]*$`)
+	pathRe        = regexp.MustCompile(`^[A-Za-z0-9._+@/-]+$`)
 )
 
 const (
@@ -122,10 +123,17 @@ const (
 	msgRequired = "is required"
 	msgName     = "is not a valid name: use a-z, 0-9, '-' and '_', starting with a letter or digit"
 	msgIfname   = "is not an interface name (e.g. em0, fxp1, vlan100)"
+	// Linux allows more in a name; these are the characters nft strings and
+	// ip(8) arguments take without question.
+	msgLinuxIfname = "is not an interface name: letters, digits, '.', '_' and '-', starting with a letter (e.g. eth0, enp3s0, wan0.100)"
 )
 
-// checker collects problems.
-type checker struct{ ps []Problem }
+// checker collects problems. linux (dataplane: nft) takes Linux interface
+// names (enp3s0, wan0.100, br-lan).
+type checker struct {
+	ps    []Problem
+	linux bool
+}
 
 func (k *checker) add(path, value, msg string) {
 	k.ps = append(k.ps, Problem{Path: path, Value: value, Msg: msg})
@@ -157,7 +165,10 @@ func (k *checker) ifname(p, v string) bool {
 	case v == "":
 		k.add(p, "", msgRequired)
 		return false
-	case !ifnameRe.MatchString(v):
+	case k.linux && !linuxIfnameRe.MatchString(v):
+		k.add(p, v, msgLinuxIfname)
+		return false
+	case !k.linux && !ifnameRe.MatchString(v):
 		k.add(p, v, msgIfname)
 		return false
 	case len(v) > maxIfname:
@@ -312,7 +323,7 @@ func joinIndex(parent string, i int) string { return parent + "[" + strconv.Itoa
 
 // problems is Validate's list.
 func (c *Config) problems() []Problem {
-	k := &checker{}
+	k := &checker{linux: c.Dataplane == DataplaneNFT}
 	c.checkCluster(k)
 
 	// lan

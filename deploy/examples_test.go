@@ -140,6 +140,9 @@ func renderExample(t *testing.T, data []byte) (golden string, rules map[string]b
 		t.Fatalf("config.Parse: %v", err)
 	}
 	rules = map[string]bool{}
+	if cfg.Dataplane == config.DataplaneNFT {
+		return renderNFTExample(t, cfg), rules, cfg // examples_linux_test.go
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Rendered by deploy/examples_test.go (go test ./deploy -update), pf.syntax %s.\n", cfg.PF.Syntax)
 	fmt.Fprintf(&b, "# Each case: the links every probing node sees up; all others down.\n")
@@ -191,6 +194,9 @@ func TestExamplesRender(t *testing.T) {
 			if got != string(want) {
 				t.Errorf("%s differs from the rendering (go test ./deploy -update, then read the diff):\n%s",
 					golden, lineDiff(string(want), got))
+			}
+			if cfg.Dataplane == config.DataplaneNFT {
+				return // the nft tables are checked by TestLinuxExampleNft
 			}
 			t.Run("pfgrammar", func(t *testing.T) {
 				checkRules(t, slices.Sorted(maps.Keys(rules)), cfg.PF.Syntax)

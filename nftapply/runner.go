@@ -7,44 +7,20 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+
+	"gwstated/internal/execrun"
 )
 
 // Runner runs one command with an argument list — never through a shell —
 // with stdin as its standard input (nil: none), and returns its standard
 // output. A command that cannot start or exits non-zero is a *CmdError.
+// It is execrun.Runner with standard input: nft reads the table from it.
 type Runner interface {
 	Run(ctx context.Context, stdin []byte, name string, args ...string) ([]byte, error)
 }
 
-// CmdError is a command that failed, with what a person needs to act.
-type CmdError struct {
-	Cmd    string
-	Args   []string
-	Exit   int // -1: did not start or was killed
-	Stderr string
-	Err    error
-}
-
-func (e *CmdError) Error() string {
-	var b strings.Builder
-	b.WriteString(e.Cmd)
-	for _, a := range e.Args {
-		b.WriteByte(' ')
-		b.WriteString(a)
-	}
-	if e.Exit >= 0 {
-		fmt.Fprintf(&b, ": exit status %d", e.Exit)
-	} else if e.Err != nil {
-		b.WriteString(": " + e.Err.Error())
-	}
-	if e.Stderr != "" {
-		b.WriteString(": " + strings.Join(strings.Fields(e.Stderr), " "))
-	}
-	return b.String()
-}
-
-// Unwrap returns the os/exec error.
-func (e *CmdError) Unwrap() error { return e.Err }
+// CmdError is a command that failed (execrun's).
+type CmdError = execrun.CmdError
 
 // ExecRunner runs commands with os/exec, with a fixed environment
 // (PATH of the base system, LC_ALL=C). With Netns set, every command runs
@@ -71,7 +47,8 @@ func (r ExecRunner) Run(ctx context.Context, stdin []byte, name string, args ...
 	if err == nil {
 		return stdout.Bytes(), nil
 	}
-	ce := &CmdError{Cmd: name, Args: append([]string(nil), args...), Exit: -1, Stderr: strings.TrimSpace(stderr.String()), Err: err}
+	ce := &CmdError{Cmd: name, Args: append([]string(nil), args...), Exit: -1,
+		Stderr: strings.TrimSpace(stderr.String()), Stdout: strings.TrimSpace(stdout.String()), Err: err}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		ce.Exit = ee.ExitCode()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"gwstated/internal/atomicfile"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -64,7 +65,7 @@ func (d *Dir) Load(ctx context.Context, a Anchor) error {
 	if err := checkAnchor(a); err != nil {
 		return err
 	}
-	return WriteFileAtomic(filepath.Join(d.dir, a.Name+".conf"), []byte(a.Rules), 0o644)
+	return atomicfile.WriteFile(filepath.Join(d.dir, a.Name+".conf"), []byte(a.Rules), 0o644)
 }
 
 // ReadAnchor implements Backend. A missing file is an empty anchor.
@@ -87,7 +88,7 @@ func (d *Dir) SetDefaultRoute(ctx context.Context, gw netip.Addr) error {
 	if !gw.IsValid() {
 		return fmt.Errorf("%w: no gateway address", ErrRoute)
 	}
-	return WriteFileAtomic(filepath.Join(d.dir, "default-route"), []byte(gw.String()+"\n"), 0o644)
+	return atomicfile.WriteFile(filepath.Join(d.dir, "default-route"), []byte(gw.String()+"\n"), 0o644)
 }
 
 // Record implements Recorder: <dir>/applied.json.
@@ -96,7 +97,7 @@ func (d *Dir) Record(ctx context.Context, seq uint64, hash string) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(filepath.Join(d.dir, "applied.json"), append(b, '\n'), 0o644)
+	return atomicfile.WriteFile(filepath.Join(d.dir, "applied.json"), append(b, '\n'), 0o644)
 }
 
 // ReadApplied returns <dir>/applied.json; fs.ErrNotExist when nothing was
@@ -111,48 +112,4 @@ func (d *Dir) ReadApplied() (AppliedFile, error) {
 		return a, fmt.Errorf("%s: %w", filepath.Join(d.dir, "applied.json"), err)
 	}
 	return a, nil
-}
-
-// WriteFileAtomic replaces path with data: a temporary file in the same
-// directory, written, given mode, fsynced, renamed over path, and the
-// directory fsynced, so a crash leaves the old file or the new one.
-func WriteFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
-	dir, base := filepath.Split(path)
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err = f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if dir == "" {
-		dir = "."
-	}
-	dh, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer dh.Close()
-	return dh.Sync()
 }

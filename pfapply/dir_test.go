@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"gwstated/config"
+	"gwstated/internal/execrun/exectest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -172,7 +173,7 @@ func TestDirRefusesHostile(t *testing.T) {
 func TestPfctlFileModes(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "pf")
-	b, err := NewPfctl(&fakeRunner{}, PfctlOptions{Dir: dir})
+	b, err := NewPfctl(&exectest.Runner{}, PfctlOptions{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}

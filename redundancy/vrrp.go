@@ -13,7 +13,7 @@ import (
 	"strings"
 	"sync"
 
-	"gwstated/pfapply"
+	"gwstated/internal/atomicfile"
 )
 
 // VRRP roles, as CARP names them, so gwctl status shows one ROLE column.
@@ -68,7 +68,7 @@ func (t *TrackFile) Set(_ context.Context, impaired bool) (bool, error) {
 	if impaired {
 		v = t.by
 	}
-	if err := pfapply.WriteFileAtomic(t.path, []byte(strconv.Itoa(v)+"\n"), 0o644); err != nil {
+	if err := atomicfile.WriteFile(t.path, []byte(strconv.Itoa(v)+"\n"), 0o644); err != nil {
 		t.written = false
 		return false, fmt.Errorf("%w: %w", ErrTrackFile, err)
 	}

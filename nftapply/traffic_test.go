@@ -1,0 +1,103 @@
+package nftapply_test
+
+import (
+	"os/exec"
+	"regexp"
+	"strconv"
+	"testing"
+
+	"gwstated/nftapply"
+)
+
+// trafficLab is three namespaces around a firewall namespace: a LAN host
+// (192.168.0.10, default via the firewall), and two ISP gateways that both
+// hold the "server" 192.0.2.53 and have no route back to the LAN, so only
+// traffic the firewall NATed out of their link gets an answer.
+type trafficLab struct {
+	fw, lan, isp1, isp2 string
+}
+
+func newTrafficLab(t *testing.T) trafficLab {
+	l := trafficLab{fw: netns(t), lan: netns(t), isp1: netns(t), isp2: netns(t)}
+	link := func(ns, dev, peerNS, peerDev, addr, peerAddr string) {
+		mustRun(t, "ip", "-n", ns, "link", "add", dev, "type", "veth", "peer", "name", peerDev, "netns", peerNS)
+		mustRun(t, "ip", "-n", ns, "addr", "add", addr, "dev", dev)
+		mustRun(t, "ip", "-n", peerNS, "addr", "add", peerAddr, "dev", peerDev)
+		mustRun(t, "ip", "-n", ns, "link", "set", dev, "up")
+		mustRun(t, "ip", "-n", peerNS, "link", "set", peerDev, "up")
+	}
+	link(l.fw, "eth0", l.lan, "lan0", "192.168.0.1/24", "192.168.0.10/24")
+	link(l.fw, "eth1", l.isp1, "up0", "198.51.100.198/24", "198.51.100.100/24")
+	link(l.fw, "eth2", l.isp2, "up0", "203.0.113.198/24", "203.0.113.200/24")
+	mustRun(t, "ip", "-n", l.lan, "route", "add", "default", "via", "192.168.0.1")
+	inNetns(t, l.fw, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+	for _, isp := range []string{l.isp1, l.isp2} {
+		mustRun(t, "ip", "-n", isp, "addr", "add", "192.0.2.53/32", "dev", "lo")
+		inNetns(t, isp, "nft", "add", "table", "inet", "count")
+		inNetns(t, isp, "nft", "add", "chain", "inet", "count", "in", "{ type filter hook input priority 0; }")
+		inNetns(t, isp, "nft", "add", "rule", "inet", "count", "in", "ip", "daddr", "192.0.2.53", "icmp", "type", "echo-request", "counter")
+	}
+	return l
+}
+
+var packetsRE = regexp.MustCompile(`counter packets (\d+)`)
+
+// seen is the number of echo requests an ISP's server got.
+func seen(t *testing.T, ns string) int {
+	t.Helper()
+	m := packetsRE.FindStringSubmatch(inNetns(t, ns, "nft", "list", "chain", "inet", "count", "in"))
+	if m == nil {
+		t.Fatal("no counter in the ISP namespace")
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+// pings sends n single pings (each its own ICMP id, so its own connection)
+// from the LAN host and returns how many were answered.
+func pings(t *testing.T, lan string, n int) int {
+	t.Helper()
+	ok := 0
+	for range n {
+		if exec.Command("ip", "netns", "exec", lan, "ping", "-n", "-q", "-c", "1", "-W", "1", "192.0.2.53").Run() == nil {
+			ok++
+		}
+	}
+	return ok
+}
+
+// TestTrafficBalancesAndFailsOver sends real packets through the applied
+// table: new connections alternate between the links and are NATed (they
+// are answered); with isp1 down every new connection leaves by isp2.
+func TestTrafficBalancesAndFailsOver(t *testing.T) {
+	l := newTrafficLab(t)
+	ctx := t.Context()
+	cfg := parseConfig(t, yamlRecipe)
+	a := nftapply.NewApplier(nftapply.ExecRunner{Netns: l.fw}, nftapply.OptionsFromConfig(cfg, nil))
+	apply := func(up ...string) {
+		t.Helper()
+		p, err := nftapply.Render(cfg, verdict(cfg, up, up))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Apply(ctx, p, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply("isp1", "isp2")
+	const n = 20
+	if ok := pings(t, l.lan, n); ok != n {
+		t.Errorf("both up: %d of %d pings answered", ok, n)
+	}
+	s1, s2 := seen(t, l.isp1), seen(t, l.isp2)
+	if s1 != n/2 || s2 != n/2 {
+		t.Errorf("both up: isp1 saw %d, isp2 saw %d; round-robin wants %d each", s1, s2, n/2)
+	}
+	apply("isp2")
+	if ok := pings(t, l.lan, n); ok != n {
+		t.Errorf("isp1 down: %d of %d pings answered", ok, n)
+	}
+	if d1, d2 := seen(t, l.isp1)-s1, seen(t, l.isp2)-s2; d1 != 0 || d2 != n {
+		t.Errorf("isp1 down: isp1 saw %d more, isp2 %d more; want 0 and %d", d1, d2, n)
+	}
+}
