@@ -159,3 +159,13 @@ func (c *Cluster) WaitVRRPMaster(ctx context.Context, fw string, timeout time.Du
 		return m == fw, fmt.Errorf("master is %q", m)
 	})
 }
+
+// VRRPMasterEntries counts the times fw's keepalived entered MASTER state
+// (its log), e.g. to tell whether the LAN gateway moved during a cut.
+func (c *Cluster) VRRPMasterEntries(fw string) (int, error) {
+	b, err := os.ReadFile(filepath.Join(c.opt.Dir, "keepalived-"+fw+".log"))
+	if err != nil {
+		return 0, fmt.Errorf("lab: %w", err)
+	}
+	return strings.Count(string(b), "Entering MASTER STATE"), nil
+}

@@ -16,6 +16,9 @@ package main
 //	                                   connection attempt (0: none failed)
 //	lost on the surviving link         datagrams lost by flows on isp2, over
 //	                                   all cycles (goal 0)
+//	gateway moved                      cycles in which fw2's keepalived
+//	                                   became master (a demotion, or a VRRP
+//	                                   flap on a loaded machine)
 //
 // Then impaired-master handovers: isp1 drops fw1's packets only, with the
 // client running. gwstated demotes fw1 through keepalived's track file and
@@ -51,6 +54,7 @@ type trafficColumn struct {
 	survivorLost        uint64
 	survivorFlows, cuts int
 	handovers           int
+	vrrpMoved           int  // cut cycles in which fw2 became master
 	noHandover          bool // the method does not move the gateway
 }
 
@@ -210,6 +214,10 @@ func measureCycles(ctx context.Context, trbin string, m method, o options, col *
 			return err
 		}
 		on1 := onISP(base, "isp1")
+		masters, err := c.VRRPMasterEntries(lab.FW2)
+		if err != nil {
+			return err
+		}
 		cut := time.Now()
 		if err := c.Lab.Cut(ctx, "isp1"); err != nil {
 			return err
@@ -234,6 +242,11 @@ func measureCycles(ctx context.Context, trbin string, m method, o options, col *
 		rep, err := run.Stop()
 		if err != nil {
 			return err
+		}
+		if n, err := c.VRRPMasterEntries(lab.FW2); err != nil {
+			return err
+		} else if n > masters {
+			col.vrrpMoved++
 		}
 		for _, f := range rep.Flows {
 			if slices.Contains(on1, f.Flow) {
@@ -376,6 +389,9 @@ func printTrafficTable(w io.Writer, o options, cols []*trafficColumn) {
 	row("outage of new connections (cut → last failure)", "", func(c *trafficColumn) string { return pp(c.connOut) })
 	row("datagrams lost on the surviving link", "0", func(c *trafficColumn) string {
 		return fmt.Sprintf("%d (%d flows, %d cycles)", c.survivorLost, c.survivorFlows, c.cuts)
+	})
+	row("cycles in which the LAN gateway moved", "0", func(c *trafficColumn) string {
+		return fmt.Sprintf("%d of %d", c.vrrpMoved, c.cuts)
 	})
 	row("impaired-master handover gap (longest)", "≤ 1s", func(c *trafficColumn) string {
 		if c.noHandover {
