@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"gwstated/cluster"
 	"gwstated/config"
 	"gwstated/lab"
@@ -92,6 +94,11 @@ type nftAgent struct {
 
 func startNFTAgent(t *testing.T, stateDir string, r nftapply.Runner) *nftAgent {
 	t.Helper()
+	return startNFTAgentWith(t, stateDir, r, func() string { return nftAgentConfig }, nil, nil)
+}
+
+func startNFTAgentWith(t *testing.T, stateDir string, r nftapply.Runner, yaml func() string, reload chan struct{}, reg *prometheus.Registry) *nftAgent {
+	t.Helper()
 	a := &nftAgent{node: &fakeNode{verdicts: make(chan cluster.VerdictRecord)}, applied: make(chan cluster.AppliedRecord, 16), done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
@@ -100,7 +107,9 @@ func startNFTAgent(t *testing.T, stateDir string, r nftapply.Runner) *nftAgent {
 		a.done <- Run(ctx, Options{
 			StateDir:   stateDir,
 			Log:        log,
-			LoadConfig: func() (*config.Config, error) { return config.Parse([]byte(nftAgentConfig), "fw1") },
+			LoadConfig: func() (*config.Config, error) { return config.Parse([]byte(yaml()), "fw1") },
+			Reload:     reload,
+			Registry:   reg,
 			NewProber:  func(*config.Config, *slog.Logger) (Prober, error) { return newScripted(), nil },
 			NewNode:    func(*config.Config, *slog.Logger) (Node, error) { return a.node, nil },
 			NFTRunner:  r,
@@ -224,5 +233,48 @@ func TestAgentNFTRefusesCollision(t *testing.T) {
 	a.cancel()
 	if !errors.Is(err, nftapply.ErrCollision) || !strings.Contains(err.Error(), "ip rule at priority 101 (lookup 42)") {
 		t.Errorf("want the collision named, got %v", err)
+	}
+}
+
+// TestAgentNFTReload: a SIGHUP with a config that renders differently is
+// applied; one that moves gwstated's ranges (nft.mark_base) is refused and
+// the agent keeps the old config.
+func TestAgentNFTReload(t *testing.T) {
+	ns := linuxFirewall(t)
+	var mu sync.Mutex
+	yaml := nftAgentConfig + "sticky: [{name: https, proto: tcp, ports: [443]}]\n"
+	get := func() string { mu.Lock(); defer mu.Unlock(); return yaml }
+	set := func(y string) { mu.Lock(); yaml = y; mu.Unlock() }
+	reload := make(chan struct{})
+	reg := prometheus.NewRegistry()
+	a := startNFTAgentWith(t, filepath.Join(t.TempDir(), "state"), nftapply.ExecRunner{Netns: ns}, get, reload, reg)
+	defer a.stop(t)
+	first := a.send(t, 1, "isp1", "isp2")
+
+	set(strings.Replace(get(), "ports: [443]", "ports: [8443]", 1))
+	reload <- struct{}{}
+	select {
+	case rec := <-a.applied:
+		if rec.Error != "" || rec.Hash == first.Hash {
+			t.Errorf("reload apply: %+v", rec)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a valid reload was not applied")
+	}
+	if tab := listTable(t, ns); !strings.Contains(tab, "tcp dport 8443") {
+		t.Errorf("table after reload:\n%s", tab)
+	}
+
+	set(get() + "nft: {mark_base: 0x200}\n")
+	reload <- struct{}{}
+	deadline := time.Now().Add(30 * time.Second)
+	for reloads(reg, "invalid") < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("reload with new nft ranges not refused")
+		}
+		time.Sleep(20 * time.Millisecond) // polls a metric the agent goroutine sets, with a deadline
+	}
+	if tab := listTable(t, ns); !strings.Contains(tab, "0x00000100") || strings.Contains(tab, "0x00000200") {
+		t.Errorf("refused reload changed the table:\n%s", tab)
 	}
 }

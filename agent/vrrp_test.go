@@ -107,9 +107,9 @@ func TestAgentVRRP(t *testing.T) {
 	if got := file(); got != "50\n" {
 		t.Errorf("impaired: track file %q, want 50", got)
 	}
-	waitFor("role MASTER with demote 50", func() bool {
+	waitFor("role MASTER", func() bool {
 		r := node.role()
-		return len(r) == 1 && r[0] == cluster.CARPStatus{Interface: "vrrp", State: "MASTER", Demote: 50}
+		return len(r) == 1 && r[0] == cluster.CARPStatus{Interface: "vrrp", State: "MASTER"}
 	})
 	mu.Lock()
 	holds = false

@@ -141,7 +141,7 @@ func renderExample(t *testing.T, data []byte) (golden string, rules map[string]b
 	}
 	rules = map[string]bool{}
 	if cfg.Dataplane == config.DataplaneNFT {
-		return renderNFTExample(t, cfg), rules, cfg // examples_linux_test.go
+		return renderNFTExample(t, cfg), rules, cfg // examples_nft_test.go
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Rendered by deploy/examples_test.go (go test ./deploy -update), pf.syntax %s.\n", cfg.PF.Syntax)

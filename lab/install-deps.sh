@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the namespace lab, the tests and the man-page checks need on
 # a Debian or Ubuntu machine, when it is missing: iproute2 (ip), nftables
-# (nft), iputils-ping (the ifstated baseline of make lab-bench), mandoc and
-# python3 (the pf.conf grammar checker), keepalived and conntrack (the Linux
-# real-traffic lab). Used by make demo, make lab-bench
+# (nft), iputils-ping (the ifstated baseline of make lab-bench), mandoc,
+# python3 (the pf.conf grammar checker), conntrack and keepalived (the
+# Linux data plane). Used by make demo, make lab-bench
 # and .ci/run. Needs root for apt-get; prints what to install otherwise.
 set -euo pipefail
 
@@ -13,9 +13,10 @@ command -v nft     >/dev/null 2>&1 || missing+=(nftables)
 command -v ping    >/dev/null 2>&1 || missing+=(iputils-ping)
 command -v mandoc  >/dev/null 2>&1 || missing+=(mandoc)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
-# the Linux real-traffic lab: VRRP on the LAN, conntrack -D of dead links' states
-command -v keepalived >/dev/null 2>&1 || missing+=(keepalived)
+# dataplane nft: conntrack(8) deletes a dead link's entries (nftapply tests);
+# keepalived -t checks deploy/examples/keepalived.conf.
 command -v conntrack  >/dev/null 2>&1 || missing+=(conntrack)
+command -v keepalived >/dev/null 2>&1 || missing+=(keepalived)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then

@@ -124,6 +124,11 @@ func Check(ctx context.Context, r Runner, cfg *config.Config) error {
 			collide("routing table %d (link %s, nft.table_base) holds %s, not gwstated's", rt.Table, rt.Link, strings.Join(extra, "; "))
 		}
 	}
+	if t, err := readTable(ctx, r, p.TableName); err != nil {
+		errs = append(errs, fmt.Errorf("%w: %w", ErrRead, err))
+	} else if t != "" && !strings.Contains(t, "\tcomment \""+TableComment+"\"\n") {
+		collide("nft table inet %s exists and is not gwstated's (it lacks the comment %q): rename nft.table or remove it", p.TableName, TableComment)
+	}
 	for _, line := range foreignMarkLines(string(ruleset), p.TableName, marks) {
 		collide("%s", line)
 	}

@@ -41,6 +41,9 @@ func TestCheckCollisions(t *testing.T) {
 	inNetns(t, ns, "nft", "add", "chain", "ip", "vpn", "pre", "{ type filter hook prerouting priority 0; }")
 	inNetns(t, ns, "nft", "add", "rule", "ip", "vpn", "pre", "meta", "mark", "set", "0x100")
 
+	inNetns(t, ns, "nft", "delete", "table", "inet", "gwstated")
+	inNetns(t, ns, "nft", "add", "table", "inet", "gwstated")
+
 	err = nftapply.Check(ctx, run, cfg)
 	if !errors.Is(err, nftapply.ErrCollision) {
 		t.Fatalf("want ErrCollision, got %v", err)
@@ -51,13 +54,14 @@ func TestCheckCollisions(t *testing.T) {
 		"ip rule at priority 301 (iif eth0 lookup 100) looks up table 100, link isp1's routing table (nft.table_base)",
 		"routing table 101 (link isp2, nft.table_base) holds 10.0.0.0/8 via 203.0.113.7 dev eth2, not gwstated's",
 		"nft table ip vpn uses mark 0x00000100 (link isp1) (nft.mark_base): meta mark set 0x00000100",
+		"nft table inet gwstated exists and is not gwstated's",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing: %s\nin:\n%v", want, err)
 		}
 	}
-	if n := strings.Count(err.Error(), "\n") + 1; n != 5 {
-		t.Errorf("%d problems, want 5:\n%v", n, err)
+	if n := strings.Count(err.Error(), "\n") + 1; n != 6 {
+		t.Errorf("%d problems, want 6:\n%v", n, err)
 	}
 }
 

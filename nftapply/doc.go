@@ -27,9 +27,12 @@
 //   - Testability: every kernel write is one Runner call with an argument
 //     list (never a shell), so tests count writes with a recording Runner
 //     and run the real commands inside network namespaces.
-//   - Speed: a transition is a handful of execs, 1-3 ms each (see the
-//     benchmarks); netlink would save that, but verdicts change a few times
-//     a day, and the apply is not on the probe path.
+//   - Speed: a transition is 4-6 commands (nft -c, nft -f, one or two ip
+//     rule/route changes, conntrack -D on a failure); BenchmarkApply and
+//     BenchmarkExecBaseline measure it. Exec and the nft transaction
+//     dominate; netlink would save the exec cost, but verdicts change a few
+//     times a day, the apply is not on the probe path, and flows on links
+//     that stay up are untouched while it runs.
 //
 // conntrack entries are deleted with conntrack(8) (-D --mark M), for the
 // same reasons.

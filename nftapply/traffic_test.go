@@ -4,7 +4,9 @@ import (
 	"os/exec"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"gwstated/nftapply"
 )
@@ -100,4 +102,72 @@ func TestTrafficBalancesAndFailsOver(t *testing.T) {
 	if d1, d2 := seen(t, l.isp1)-s1, seen(t, l.isp2)-s2; d1 != 0 || d2 != n {
 		t.Errorf("isp1 down: isp1 saw %d more, isp2 %d more; want 0 and %d", d1, d2, n)
 	}
+}
+
+// TestTrafficHitless: a flow on a link that stays up loses no packet
+// while the other link fails, its conntrack entries are deleted and the
+// table, rules and default route change under it.
+func TestTrafficHitless(t *testing.T) {
+	l := newTrafficLab(t)
+	ctx := t.Context()
+	cfg := parseConfig(t, yamlRecipe)
+	a := nftapply.NewApplier(nftapply.ExecRunner{Netns: l.fw}, nftapply.OptionsFromConfig(cfg, nil))
+	apply := func(up ...string) nftapply.Result {
+		t.Helper()
+		p, err := nftapply.Render(cfg, verdict(cfg, up, up))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := a.Apply(ctx, p, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	apply("isp1", "isp2")
+	// One flow (one ICMP id): 100 echo requests, 20 ms apart.
+	ping := exec.CommandContext(ctx, "ip", "netns", "exec", l.lan, "ping", "-n", "-q", "-i", "0.02", "-c", "100", "-W", "1", "192.0.2.53")
+	var out strings.Builder
+	ping.Stdout = &out
+	if err := ping.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Which link carries it: the first ISP whose server counts requests.
+	carrier, other := "", ""
+	deadline := time.Now().Add(5 * time.Second)
+	for carrier == "" {
+		switch {
+		case seen(t, l.isp1) > 2:
+			carrier, other = "isp1", "isp2"
+		case seen(t, l.isp2) > 2:
+			carrier, other = "isp2", "isp1"
+		case time.Now().After(deadline):
+			t.Fatal("the flow reached neither ISP")
+		}
+		time.Sleep(10 * time.Millisecond) // polls a kernel counter, with a deadline
+	}
+	res := apply(carrier) // the other link fails under the flow
+	wantKilled := uint32(0x100)
+	if other == "isp2" {
+		wantKilled = 0x101
+	}
+	if !res.Table || len(res.Killed) != 1 || res.Killed[0] != wantKilled {
+		t.Errorf("the transition did not replace the table and delete %s's entries: %+v", other, res)
+	}
+	if err := ping.Wait(); err != nil {
+		t.Errorf("ping: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "100 packets transmitted, 100 received") {
+		t.Errorf("the flow on %s lost packets while %s failed:\n%s", carrier, other, out.String())
+	}
+	if n := seen(t, otherNS(l, other)); n != 0 {
+		t.Errorf("%s's server saw %d requests of a flow that was never on it", other, n)
+	}
+}
+
+func otherNS(l trafficLab, isp string) string {
+	if isp == "isp1" {
+		return l.isp1
+	}
+	return l.isp2
 }

@@ -10,15 +10,18 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sync"
+	"time"
 )
 
 // Dir is the dir backend: it writes what pf would get into a directory, for
-// the lab, tests and dry runs on machines without pf (DESIGN.md, "dir
+// the lab, tests and dry runs on machines without pf (docs/DESIGN.md, "dir
 // backend"):
 //
 //	<dir>/<anchor>.conf   the anchor's rules, one file per anchor
 //	<dir>/default-route   the gateway address and a newline
-//	<dir>/applied.json    {"seq": N, "hash": "<hex>"}, written last
+//	<dir>/applied.json    {"seq": N, "hash": "<hex>", "applied_at": "<RFC 3339>"},
+//	                      written last
 //
 // Every file is replaced atomically: written to a temporary file in the same
 // directory, synced, renamed over the old one, and the directory synced, so
@@ -28,12 +31,20 @@ import (
 // deleted file reads as an empty anchor and is written again).
 type Dir struct {
 	dir string
+	now func() time.Time // the clock of applied_at
+
+	mu   sync.Mutex
+	last AppliedFile // what Record wrote last
 }
 
 // AppliedFile is the content of <dir>/applied.json.
 type AppliedFile struct {
 	Seq  uint64 `json:"seq"`
 	Hash string `json:"hash"`
+	// AppliedAt is when the rules with this hash were in place: the
+	// backend's clock right after it wrote them. A later verdict with the
+	// same hash (only its reasons changed) keeps the time.
+	AppliedAt time.Time `json:"applied_at"`
 }
 
 // NewDir returns a dir backend writing into dir, creating it (mode 0755)
@@ -45,7 +56,7 @@ func NewDir(dir string) (*Dir, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("pf.dir: %w", err)
 	}
-	return &Dir{dir: dir}, nil
+	return &Dir{dir: dir, now: time.Now}, nil
 }
 
 // Validate implements Backend: names and text are checked; every failure is
@@ -91,13 +102,24 @@ func (d *Dir) SetDefaultRoute(ctx context.Context, gw netip.Addr) error {
 	return atomicfile.WriteFile(filepath.Join(d.dir, "default-route"), []byte(gw.String()+"\n"), 0o644)
 }
 
-// Record implements Recorder: <dir>/applied.json.
+// Record implements Recorder: <dir>/applied.json, with applied_at the
+// time of the first Record of this hash.
 func (d *Dir) Record(ctx context.Context, seq uint64, hash string) error {
-	b, err := json.Marshal(AppliedFile{Seq: seq, Hash: hash})
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	a := AppliedFile{Seq: seq, Hash: hash, AppliedAt: d.now().UTC()}
+	if d.last.Hash == hash && !d.last.AppliedAt.IsZero() {
+		a.AppliedAt = d.last.AppliedAt
+	}
+	b, err := json.Marshal(a)
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(filepath.Join(d.dir, "applied.json"), append(b, '\n'), 0o644)
+	if err := atomicfile.WriteFile(filepath.Join(d.dir, "applied.json"), append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	d.last = a
+	return nil
 }
 
 // ReadApplied returns <dir>/applied.json; fs.ErrNotExist when nothing was

@@ -8,7 +8,7 @@ package pfapply
 // "round-robin"), and for pf.syntax: legacy with the pre-6.9 route-to form
 // "(interface address)" of the PF FAQ multi-WAN example that the ifstated
 // recipe uses. On top of that, every anchor of every golden case is run
-// through the independent checker /work/shared/tools/pfgrammar.py in its
+// through the independent checker ../shared/tools/pfgrammar.py, when present, in its
 // dialect.
 //
 // Regenerate with: go test ./pfapply -run Golden -update

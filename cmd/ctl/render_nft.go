@@ -20,10 +20,10 @@ type renderNFTJSON struct {
 }
 
 // runRenderNFT prints the Linux data plane's plan for verdict v.
-func runRenderNFT(io *stdio, path string, cfg *config.Config, v linkstate.Verdict, asJSON bool) int {
+func runRenderNFT(std *stdio, path string, cfg *config.Config, v linkstate.Verdict, asJSON bool) int {
 	p, err := nftapply.Render(cfg, v)
 	if err != nil {
-		printErrorLines(io, path, err)
+		printErrorLines(std, path, err)
 		return exitFail
 	}
 	out := renderNFTJSON{NFT: p.Table, Routes: []string{}, Rules: []string{}, Hash: p.Hash}
@@ -37,11 +37,11 @@ func runRenderNFT(io *stdio, path string, cfg *config.Config, v linkstate.Verdic
 		out.DefaultRoute = p.DefaultRoute.Gateway.String()
 	}
 	if asJSON {
-		enc := json.NewEncoder(io.out)
+		enc := json.NewEncoder(std.out)
 		enc.SetIndent("", "  ")
 		enc.SetEscapeHTML(false)
 		if err := enc.Encode(out); err != nil {
-			fmt.Fprintf(io.err, "gwctl render: %v\n", err)
+			fmt.Fprintf(std.err, "gwctl render: %v\n", err)
 			return exitFail
 		}
 		return exitOK
@@ -54,25 +54,25 @@ func runRenderNFT(io *stdio, path string, cfg *config.Config, v linkstate.Verdic
 	if len(v.Active) > 0 {
 		active = strings.Join(v.Active, ", ")
 	}
-	fmt.Fprintf(io.out, "verdict: %s; active: %s", strings.Join(states, ", "), active)
+	fmt.Fprintf(std.out, "verdict: %s; active: %s", strings.Join(states, ", "), active)
 	if v.ActiveReason != "" {
-		fmt.Fprintf(io.out, " (%s)", v.ActiveReason)
+		fmt.Fprintf(std.out, " (%s)", v.ActiveReason)
 	}
 	fam := fmt.Sprintf("-%d", p.Family)
-	fmt.Fprintf(io.out, "\n\nnft list table inet %s:\n", p.TableName)
-	io.out.Write([]byte(p.Table))
-	fmt.Fprintln(io.out, "\nrouting tables:")
+	fmt.Fprintf(std.out, "\n\nnft list table inet %s:\n", p.TableName)
+	std.out.Write([]byte(p.Table))
+	fmt.Fprintln(std.out, "\nrouting tables:")
 	for _, r := range out.Routes {
-		fmt.Fprintf(io.out, "    ip %s route replace %s\n", fam, r)
+		fmt.Fprintf(std.out, "    ip %s route replace %s\n", fam, r)
 	}
-	fmt.Fprintln(io.out, "\nip rules:")
+	fmt.Fprintln(std.out, "\nip rules:")
 	for _, r := range out.Rules {
-		fmt.Fprintf(io.out, "    ip %s rule add %s\n", fam, r)
+		fmt.Fprintf(std.out, "    ip %s rule add %s\n", fam, r)
 	}
 	route := "none (left as it is)"
 	if !p.DefaultRoute.IsZero() {
 		route = p.DefaultRoute.String()
 	}
-	fmt.Fprintf(io.out, "\ndefault route: %s\nhash: %s\n", route, p.Hash)
+	fmt.Fprintf(std.out, "\ndefault route: %s\nhash: %s\n", route, p.Hash)
 	return exitOK
 }

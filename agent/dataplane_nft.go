@@ -1,0 +1,160 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+
+	"gwstated/config"
+	"gwstated/linkstate"
+	"gwstated/nftapply"
+	"gwstated/redundancy"
+)
+
+// nftDataplane is dataplane: nft: nftapply.Render and an Applier that runs
+// nft, ip and conntrack.
+type nftDataplane struct {
+	nft     config.NFT // the ranges the start-up check cleared
+	r       nftapply.Runner
+	log     *slog.Logger
+	applier *nftapply.Applier
+	cfgHash string // the config the applier was built for
+}
+
+// newNFTDataplane runs the start-up check (nft, ip rule and, with
+// nft.kill_states, conntrack are there; no mark, routing table or rule
+// priority of gwstated's is used by anything else) and returns the data
+// plane with VRRP (keepalived's track file, the role from vrrp.addresses)
+// as its redundancy side, nil when there is neither a demotion nor an
+// address to watch.
+func newNFTDataplane(ctx context.Context, cfg *config.Config, o Options) (Dataplane, Redundancy, error) {
+	r := o.NFTRunner
+	if r == nil {
+		r = nftapply.ExecRunner{}
+	}
+	if err := nftapply.Check(ctx, r, cfg); err != nil {
+		return nil, nil, fmt.Errorf("dataplane nft: %w", err)
+	}
+	dp := &nftDataplane{nft: cfg.NFT, r: r, log: o.Log}
+	red, err := newVRRP(cfg, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	return dp, red, nil
+}
+
+func (d *nftDataplane) Name() string { return config.DataplaneNFT }
+
+// Check renders v for cfg and runs the table through nft -c. A config that
+// moves gwstated's ranges is refused: the state under the old names would
+// stay behind, and the new ranges have not been checked for collisions.
+func (d *nftDataplane) Check(ctx context.Context, cfg *config.Config, v linkstate.Verdict) error {
+	n, o := cfg.NFT, d.nft
+	if n.Table != o.Table || n.MarkBase != o.MarkBase || n.TableBase != o.TableBase || n.RulePriority != o.RulePriority {
+		return errors.New("nft.table, mark_base, table_base and rule_priority change only with a restart")
+	}
+	p, err := nftapply.Render(cfg, v)
+	if err != nil {
+		return err
+	}
+	if err := nftapply.CheckPlan(p); err != nil {
+		return err
+	}
+	if _, err := d.r.Run(ctx, []byte(nftapply.Script(p)), "nft", "-c", "-f", "-"); err != nil {
+		return fmt.Errorf("%w: %w", nftapply.ErrValidate, err)
+	}
+	return nil
+}
+
+// Apply renders and applies v. A new config gets a new Applier, which
+// reads the kernel at its first Apply and writes only what differs.
+func (d *nftDataplane) Apply(ctx context.Context, cfg *config.Config, v linkstate.Verdict) (DataplaneResult, error) {
+	if h := cfg.Hash(); d.applier == nil || h != d.cfgHash {
+		d.applier = nftapply.NewApplier(d.r, nftapply.OptionsFromConfig(cfg, d.log.With("node", cfg.Node)))
+		d.cfgHash = h
+	}
+	p, err := nftapply.Render(cfg, v)
+	if err != nil {
+		return DataplaneResult{}, err
+	}
+	res, err := d.applier.Apply(ctx, p, v.Seq)
+	out := DataplaneResult{Hash: p.Hash, DefaultRoute: p.DefaultRoute.Gateway, Route: res.DefaultRoute, Ops: res.Writes()}
+	if res.Table {
+		out.Changed = append(out.Changed, "table inet "+p.TableName)
+	}
+	out.Changed = append(out.Changed, res.Routes...)
+	for _, r := range res.RulesAdded {
+		out.Changed = append(out.Changed, "rule add "+r)
+	}
+	for _, r := range res.RulesDeleted {
+		out.Changed = append(out.Changed, "rule del "+r)
+	}
+	for _, m := range res.Killed {
+		for _, l := range p.Links {
+			if l.Mark == m {
+				out.Killed = append(out.Killed, l.Name)
+			}
+		}
+	}
+	return out, err
+}
+
+func (d *nftDataplane) Repair(ctx context.Context) ([]string, error) {
+	if d.applier == nil {
+		return nil, nil
+	}
+	dr, err := d.applier.Repair(ctx)
+	return dr.Found, err
+}
+
+// vrrpRedundancy is keepalived VRRP: the track file an impaired node
+// writes its demotion into, and the role (MASTER while one of
+// vrrp.addresses is on this node).
+type vrrpRedundancy struct {
+	track *redundancy.TrackFile // nil: vrrp.demote 0
+	addrs []netip.Addr
+	local func() ([]netip.Addr, error)
+}
+
+// newVRRP returns the VRRP side for cfg; nil when there is neither a
+// demotion to write nor an address to watch.
+func newVRRP(cfg *config.Config, o Options) (Redundancy, error) {
+	v := &vrrpRedundancy{addrs: cfg.VRRP.Addresses, local: o.LocalAddrs}
+	if v.local == nil {
+		v.local = redundancy.LocalAddrs
+	}
+	if cfg.VRRP.Demote > 0 {
+		tf, err := redundancy.NewTrackFile(cfg.VRRP.TrackFile, cfg.VRRP.Demote)
+		if err != nil {
+			return nil, fmt.Errorf("vrrp.track_file: %w", err)
+		}
+		v.track = tf
+	}
+	if v.track == nil && len(v.addrs) == 0 {
+		return nil, nil
+	}
+	return v, nil
+}
+
+func (v *vrrpRedundancy) Demote(ctx context.Context, impaired bool) (bool, error) {
+	if v.track == nil {
+		return false, nil
+	}
+	return v.track.Set(ctx, impaired)
+}
+
+func (v *vrrpRedundancy) Demoted() bool { return v.track != nil && v.track.Demoted() }
+
+// Roles is one role, "vrrp": MASTER or BACKUP (nil without addresses).
+func (v *vrrpRedundancy) Roles(context.Context) ([]Role, error) {
+	if len(v.addrs) == 0 {
+		return nil, nil
+	}
+	have, err := v.local()
+	if err != nil {
+		return nil, fmt.Errorf("this node's addresses: %w", err)
+	}
+	return []Role{{Interface: "vrrp", State: redundancy.Role(v.addrs, have)}}, nil
+}
