@@ -70,8 +70,8 @@ func StaticMark(i int) int { return 0x200 + i }
 // ISPs, every LAN packet gets its connection's mark, a mark's `ip rule`
 // routes it out of that ISP's uplink, and LAN sources are masqueraded on
 // every uplink. It stands in for gwstated where a test needs a routed
-// pair without agents (the traffic tool's own test), and is what the
-// ifstated method flips by hand. RemoveStaticNAT takes it away.
+// pair without agents and without gwstated's packages (the traffic tool's
+// own test, TestLinuxStaticTraffic).
 func (l *Lab) StaticNAT(ctx context.Context, fw string) error {
 	return l.applyStatic(ctx, fw, l.staticRules(l.isps))
 }
@@ -116,40 +116,4 @@ func (l *Lab) applyStatic(ctx context.Context, fw, table string) error {
 		}
 	}
 	return nil
-}
-
-// StaticUp re-renders StaticNAT in fw with new connections balanced over
-// the ISPs in up only (the ifstated method's rule flip), and deletes the
-// conntrack entries of the others' marks.
-func (l *Lab) StaticUp(ctx context.Context, fw string, up []string) error {
-	var isps []ISP
-	for _, s := range l.isps {
-		for _, u := range up {
-			if s.Name == u {
-				isps = append(isps, s)
-			}
-		}
-	}
-	if err := l.applyStatic(ctx, fw, l.staticRules(isps)); err != nil {
-		return err
-	}
-	if len(isps) == 0 {
-		return nil
-	}
-	for _, s := range l.isps {
-		if !containsISP(isps, s.Name) {
-			// exit status 1 when nothing matched
-			_, _ = output(ctx, "ip", "netns", "exec", l.Netns(fw), "conntrack", "-D", "--mark", strconv.Itoa(StaticMark(s.Index)))
-		}
-	}
-	return nil
-}
-
-func containsISP(isps []ISP, name string) bool {
-	for _, s := range isps {
-		if s.Name == name {
-			return true
-		}
-	}
-	return false
 }
