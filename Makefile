@@ -15,7 +15,7 @@ help:
 	@echo "make bench      Decide, Render, probe and apply benchmarks"
 	@echo "make demo       the two-firewall namespace lab demo (root)"
 	@echo "make demo-traffic  real traffic through the Linux pair (nft, keepalived) while isp1 is cut (root)"
-	@echo "make lab-bench  failover benchmark against the ifstated baseline (root)"
+	@echo "make lab-bench  failover and real-traffic benchmark against the ifstated baseline (root)"
 	@echo "make cross      openbsd/amd64, openbsd/arm64, linux/amd64 into dist/"
 	@echo "make lint       gofmt -l and go vet"
 	@echo "make man        lint the man pages with mandoc and render them into dist/man"
