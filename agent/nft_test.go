@@ -18,6 +18,7 @@ import (
 
 	"gwstated/cluster"
 	"gwstated/config"
+	"gwstated/internal/testkit"
 	"gwstated/lab"
 	"gwstated/linkstate"
 	"gwstated/nftapply"
@@ -39,6 +40,7 @@ func linuxFirewall(t *testing.T) string {
 	}
 	run("netns", "add", ns)
 	t.Cleanup(func() { _ = exec.Command("ip", "netns", "delete", ns).Run() })
+	run("netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
 	for _, l := range [][3]string{{"eth0", "lan0", "192.168.0.1/24"}, {"eth1", "up1", "198.51.100.198/24"}, {"eth2", "up2", "203.0.113.198/24"}} {
 		run("-n", ns, "link", "add", l[0], "type", "veth", "peer", "name", l[1])
 		run("-n", ns, "link", "set", l[0], "up")
@@ -68,7 +70,8 @@ type countingRunner struct {
 
 func (c *countingRunner) Run(ctx context.Context, stdin []byte, name string, args ...string) ([]byte, error) {
 	line := name + " " + strings.Join(args, " ")
-	read := strings.Contains(line, " show") || strings.Contains(line, " list ") || strings.Contains(line, "-c -f") || strings.Contains(line, "--version")
+	read := strings.Contains(line, " show") || strings.Contains(line, " list ") || strings.Contains(line, "-c -f") ||
+		strings.Contains(line, "--version") || strings.HasPrefix(line, "sysctl -n ")
 	if !read {
 		c.mu.Lock()
 		c.writes = append(c.writes, line)
@@ -267,13 +270,7 @@ func TestAgentNFTReload(t *testing.T) {
 
 	set(get() + "nft: {mark_base: 0x200}\n")
 	reload <- struct{}{}
-	deadline := time.Now().Add(30 * time.Second)
-	for reloads(reg, "invalid") < 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("reload with new nft ranges not refused")
-		}
-		time.Sleep(20 * time.Millisecond) // polls a metric the agent goroutine sets, with a deadline
-	}
+	testkit.WaitFor(t, 30*time.Second, "reload with new nft ranges refused", func() bool { return reloads(reg, "invalid") >= 1 })
 	if tab := listTable(t, ns); !strings.Contains(tab, "0x00000100") || strings.Contains(tab, "0x00000200") {
 		t.Errorf("refused reload changed the table:\n%s", tab)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"gwstated/cluster"
 	"gwstated/config"
+	"gwstated/internal/testkit"
 	"gwstated/linkstate"
 	"gwstated/nftapply"
 )
@@ -89,16 +90,6 @@ func TestAgentVRRP(t *testing.T) {
 		}
 	}
 	file := func() string { b, _ := os.ReadFile(track); return string(b) }
-	waitFor := func(what string, ok func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(15 * time.Second)
-		for !ok() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(20 * time.Millisecond) // polls state another goroutine writes, with a deadline
-		}
-	}
 	send(1, false)
 	if got := file(); got != "0\n" {
 		t.Errorf("healthy: track file %q, want 0", got)
@@ -107,7 +98,7 @@ func TestAgentVRRP(t *testing.T) {
 	if got := file(); got != "50\n" {
 		t.Errorf("impaired: track file %q, want 50", got)
 	}
-	waitFor("role MASTER", func() bool {
+	testkit.WaitFor(t, 15*time.Second, "role MASTER", func() bool {
 		r := node.role()
 		return len(r) == 1 && r[0] == cluster.CARPStatus{Interface: "vrrp", State: "MASTER"}
 	})
@@ -118,7 +109,7 @@ func TestAgentVRRP(t *testing.T) {
 	if got := file(); got != "0\n" {
 		t.Errorf("recovered: track file %q, want 0", got)
 	}
-	waitFor("role BACKUP", func() bool {
+	testkit.WaitFor(t, 15*time.Second, "role BACKUP", func() bool {
 		r := node.role()
 		return len(r) == 1 && r[0] == cluster.CARPStatus{Interface: "vrrp", State: "BACKUP"}
 	})

@@ -18,6 +18,7 @@ import (
 
 	"gwstated/cluster/clustertest"
 	"gwstated/config"
+	"gwstated/internal/testkit"
 	"gwstated/linkstate"
 )
 
@@ -157,15 +158,7 @@ func (c *tcluster) start(name string, edit func(*config.Config), opts ...Option)
 // waitFor polls cond until it holds or d passes.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		<-tick.C
-	}
+	testkit.WaitFor(t, d, what, cond)
 }
 
 // waitVerdict waits until tn's newest verdict satisfies cond and returns it.

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"gwstated/config"
+	"gwstated/internal/testkit"
 	"gwstated/lab"
 	"gwstated/nftapply"
 )
@@ -115,10 +116,7 @@ func TestKeepalivedExample(t *testing.T) {
 		}
 	}
 	if _, err := exec.LookPath("keepalived"); err != nil {
-		if os.Getenv(lab.EnvRequire) == "1" {
-			t.Fatalf("keepalived not installed (%s=1)", lab.EnvRequire)
-		}
-		t.Skip("keepalived not installed")
+		testkit.SkipOrRequire(t, "keepalived not installed (lab/install-deps.sh)")
 	}
 	ns := exampleNetns(t)
 	check := func(path string) (string, error) {

@@ -56,6 +56,7 @@ func writes(calls []string) []string {
 // the namespace, up), addressed as the config's probe sources.
 func firewall(t *testing.T, ipv6 bool) string {
 	ns := netns(t)
+	inNetns(t, ns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
 	for _, l := range []struct{ dev, peer, v4, v6 string }{
 		{"eth0", "lan0", "192.168.0.1/24", "2001:db8:100::1/64"},
 		{"eth1", "isp1", "198.51.100.198/24", "2001:db8:1::11/64"},

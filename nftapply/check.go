@@ -25,7 +25,8 @@ var (
 // Check is the start-up check of dataplane: nft on this host. It reports
 // every problem at once: a missing tool or kernel feature (nft and the
 // nf_tables kernel module, ip rule and policy routing, conntrack when
-// nft.kill_states is on), and every collision with state gwstated does not
+// nft.kill_states is on), forwarding off or strict rp_filter on an uplink,
+// and every collision with state gwstated does not
 // own — a rule in its priority range that is not one of its own, a rule
 // elsewhere that uses its marks or routing tables, a route in its routing
 // tables other than the link's default route, and another nft table that
@@ -129,6 +130,7 @@ func Check(ctx context.Context, r Runner, cfg *config.Config) error {
 	} else if t != "" && !strings.Contains(t, "\tcomment \""+TableComment+"\"\n") {
 		collide("nft table inet %s exists and is not gwstated's (it lacks the comment %q): rename nft.table or remove it", p.TableName, TableComment)
 	}
+	errs = append(errs, checkSysctls(ctx, r, p)...)
 	for _, line := range foreignMarkLines(string(ruleset), p.TableName, marks) {
 		collide("%s", line)
 	}
@@ -187,4 +189,38 @@ func foreignMarkLines(ruleset, own string, marks map[uint32]string) []string {
 		}
 	}
 	return out
+}
+
+// checkSysctls refuses a host that would not carry the LAN's traffic:
+// forwarding off for lan.network's family, or strict reverse-path
+// filtering (rp_filter 1) on an uplink, which drops the replies that
+// arrive on a link other than the one the main default route names.
+// Interfaces that do not exist yet are skipped (a PPP link comes later).
+func checkSysctls(ctx context.Context, r Runner, p Plan) []error {
+	var errs []error
+	get := func(key string) (int, bool) {
+		out, err := r.Run(ctx, nil, "sysctl", "-n", key)
+		if err != nil {
+			return 0, false
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(string(out)))
+		return n, err == nil
+	}
+	fwd := "net.ipv4.ip_forward"
+	if p.Family == 6 {
+		fwd = "net.ipv6.conf.all.forwarding"
+	}
+	if v, ok := get(fwd); ok && v != 1 {
+		errs = append(errs, fmt.Errorf("%w: %s is %d: this host does not forward the LAN's traffic (sysctl -w %s=1)", ErrMissing, fwd, v, fwd))
+	}
+	if p.Family == 4 {
+		all, _ := get("net.ipv4.conf.all.rp_filter")
+		for _, l := range p.Links {
+			v, ok := get("net.ipv4.conf." + l.Interface + ".rp_filter")
+			if ok && max(all, v) == 1 {
+				errs = append(errs, fmt.Errorf("%w: strict reverse-path filtering (rp_filter 1) on %s (link %s) drops replies that arrive on a link the main default route does not name: set net.ipv4.conf.%s.rp_filter and net.ipv4.conf.all.rp_filter to 2 (loose) or 0", ErrMissing, l.Interface, l.Name, l.Interface))
+			}
+		}
+	}
+	return errs
 }

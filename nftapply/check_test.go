@@ -103,3 +103,31 @@ func TestCheckMissingTools(t *testing.T) {
 		t.Errorf("kill_states: false without conntrack: %v", err)
 	}
 }
+
+// TestCheckHostSettings: forwarding off, or strict rp_filter on an uplink,
+// stops the start with what to set.
+func TestCheckHostSettings(t *testing.T) {
+	ns := firewall(t, false)
+	cfg := parseConfig(t, yamlRecipe)
+	run := nftapply.ExecRunner{Netns: ns}
+	inNetns(t, ns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=0", "net.ipv4.conf.eth2.rp_filter=1")
+	err := nftapply.Check(t.Context(), run, cfg)
+	if !errors.Is(err, nftapply.ErrMissing) {
+		t.Fatalf("want ErrMissing, got %v", err)
+	}
+	for _, want := range []string{
+		"net.ipv4.ip_forward is 0: this host does not forward the LAN's traffic (sysctl -w net.ipv4.ip_forward=1)",
+		"strict reverse-path filtering (rp_filter 1) on eth2 (link isp2)",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "on eth1") {
+		t.Errorf("eth1 is loose but reported:\n%v", err)
+	}
+	inNetns(t, ns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv4.conf.eth2.rp_filter=2")
+	if err := nftapply.Check(t.Context(), run, cfg); err != nil {
+		t.Errorf("loose rp_filter and forwarding on: %v", err)
+	}
+}

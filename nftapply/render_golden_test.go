@@ -11,7 +11,6 @@ package nftapply_test
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -19,10 +18,9 @@ import (
 	"strings"
 	"testing"
 
+	"gwstated/internal/testkit/golden"
 	"gwstated/nftapply"
 )
-
-var updateGolden = flag.Bool("update", false, "rewrite nftapply/testdata/golden/*.nft from Render's output")
 
 type goldenCase struct {
 	file       string
@@ -91,22 +89,7 @@ func TestRenderGolden(t *testing.T) {
 	for _, c := range goldenCases() {
 		p := renderCase(t, c)
 		got := goldenText(c.about, p)
-		path := filepath.Join("testdata", "golden", c.file+".nft")
-		if *updateGolden {
-			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%s: %v (run go test ./nftapply -run Golden -update)", c.file, err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s differs from the golden file (run with -update and read the diff):\n--- want\n%s\n--- got\n%s", path, want, got)
-		}
+		golden.Check(t, filepath.Join("testdata", "golden", c.file+".nft"), got)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"gwstated/internal/testkit"
 	"gwstated/nftapply"
 )
 
@@ -134,18 +135,15 @@ func TestTrafficHitless(t *testing.T) {
 	}
 	// Which link carries it: the first ISP whose server counts requests.
 	carrier, other := "", ""
-	deadline := time.Now().Add(5 * time.Second)
-	for carrier == "" {
+	testkit.WaitFor(t, 5*time.Second, "the flow reaching an ISP", func() bool {
 		switch {
 		case seen(t, l.isp1) > 2:
 			carrier, other = "isp1", "isp2"
 		case seen(t, l.isp2) > 2:
 			carrier, other = "isp2", "isp1"
-		case time.Now().After(deadline):
-			t.Fatal("the flow reached neither ISP")
 		}
-		time.Sleep(10 * time.Millisecond) // polls a kernel counter, with a deadline
-	}
+		return carrier != ""
+	})
 	res := apply(carrier) // the other link fails under the flow
 	wantKilled := uint32(0x100)
 	if other == "isp2" {
