@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"gwstated/internal/testkit"
 	"gwstated/lab/traffic"
 )
 
@@ -35,18 +36,12 @@ func requireLinux(t *testing.T) {
 	t.Helper()
 	Require(t)
 	why := KeepalivedMissing()
-	if why == "" {
-		if _, err := exec.LookPath("conntrack"); err != nil {
-			why = "the Linux lab needs conntrack (apt-get install conntrack)"
-		}
+	if _, err := exec.LookPath("conntrack"); why == "" && err != nil {
+		why = "the Linux lab needs conntrack (apt-get install conntrack)"
 	}
-	if why == "" {
-		return
+	if why != "" {
+		testkit.SkipOrRequire(t, why)
 	}
-	if os.Getenv(EnvRequire) == "1" {
-		t.Fatalf("%s (%s=1)", why, EnvRequire)
-	}
-	t.Skipf("%s; set %s=1 to fail instead of skip", why, EnvRequire)
 }
 
 // writeTrack writes a keepalived track file the way gwstated does
