@@ -91,7 +91,7 @@ type NodeState struct {
 	ConfigHash   string                           `json:"config_hash,omitempty"`
 	AppliedSeq   uint64                           `json:"applied_seq,omitempty"`
 	AppliedHash  string                           `json:"applied_hash,omitempty"`
-	Mode         string                           `json:"mode,omitempty"`
+	Mode         Mode                             `json:"mode,omitempty"`
 	Witness      bool                             `json:"witness,omitempty"`
 	Leaving      bool                             `json:"leaving,omitempty"` // the node is leaving on purpose
 }
@@ -127,12 +127,15 @@ func encodeState(s NodeState) ([]byte, error) {
 	return b, nil
 }
 
+// MemberState is a gossip member's state as a node sees it.
+type MemberState string
+
 // Member states as Member.State reports them.
 const (
-	MemberAlive   = "alive"
-	MemberSuspect = "suspect"
-	MemberDead    = "dead"
-	MemberLeft    = "left"
+	MemberAlive   MemberState = "alive"
+	MemberSuspect MemberState = "suspect"
+	MemberDead    MemberState = "dead"
+	MemberLeft    MemberState = "left"
 )
 
 // GossipEvent is one membership change seen by this node.
@@ -185,8 +188,8 @@ type memberInfo struct {
 	alive   bool // memberlist lists it
 	left    bool
 	lastAck time.Time
-	since   time.Time // when it (re)joined
-	state   string    // last reported, for change events
+	since   time.Time   // when it (re)joined
+	state   MemberState // last reported, for change events
 }
 
 // newGossip prepares a Gossip; start makes it listen.
@@ -450,7 +453,7 @@ func (g *Gossip) suspectAfter(members int) time.Duration {
 }
 
 // memberState must be called with g.mu held.
-func (g *Gossip) memberState(mi *memberInfo, now time.Time) string {
+func (g *Gossip) memberState(mi *memberInfo, now time.Time) MemberState {
 	switch {
 	case mi.left:
 		return MemberLeft
