@@ -5,7 +5,7 @@ VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 PKGS      := ./...
 
-.PHONY: all help build test bench figures cross lint clean demo lab-bench lab-deps
+.PHONY: all help build test bench figures cross lint clean demo demo-traffic lab-bench lab-deps
 
 all: build
 
@@ -15,7 +15,8 @@ help:
 	@echo "make bench      Decide, Render, probe and apply benchmarks"
 	@echo "make figures    cluster and probe measurements as benchmarks (etcd, netns lab: root)"
 	@echo "make demo       the two-firewall namespace lab demo (root)"
-	@echo "make lab-bench  failover benchmark against the ifstated baseline (root)"
+	@echo "make demo-traffic  real traffic through the Linux pair (nft, keepalived) while isp1 is cut (root)"
+	@echo "make lab-bench  failover and real-traffic benchmark against the ifstated baseline (root)"
 	@echo "make cross      openbsd/amd64, openbsd/arm64, linux/amd64 into dist/"
 	@echo "make lint       gofmt -l and go vet"
 	@echo "make man        lint the man pages with mandoc and render them into dist/man"
@@ -57,6 +58,10 @@ lint:
 # The lab needs root, ip and nft; both build what they run themselves.
 demo: lab-deps
 	$(GO) run ./lab/demo
+
+# the Linux lab with real traffic: gwstated dataplane: nft, keepalived, a client
+demo-traffic: lab-deps
+	$(GO) run ./lab/demotraffic
 
 # LAB_BENCH_FLAGS, e.g. "-cuts 5 -soak 30s" for a quick run; see go run ./lab/bench -h
 lab-bench: lab-deps

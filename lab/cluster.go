@@ -65,6 +65,9 @@ func (c *Cluster) start(ctx context.Context) error {
 	if _, err := WriteConfig(c.Lab, c.ConfigPath, c.KeyPath, c.opt.Dir, c.opt); err != nil {
 		return err
 	}
+	if err := c.writeNodeConfigs(); err != nil {
+		return err
+	}
 	for _, n := range []string{FW1, FW2, Witness} {
 		if err := run(ctx, c.opt.Bin.Gwctl, "check", "--config", c.ConfigPath, "--node", n); err != nil {
 			return err
@@ -97,6 +100,9 @@ func (c *Cluster) start(ctx context.Context) error {
 		if _, err := c.WaitTransition(ctx, s.Name, "up", 0, 60*time.Second); err != nil {
 			return err
 		}
+	}
+	if c.opt.Dataplane == DataplaneNFT {
+		return c.WaitApplied(ctx, up, 60*time.Second)
 	}
 	return c.WaitRules(ctx, up, 60*time.Second)
 }

@@ -50,9 +50,10 @@ type ClusterOptions struct {
 	Damping   *config.Damping
 	NoDamping bool
 	LogLevel  string // agents' --log-level (default info)
-	// Dataplane is "" (the firewalls run --dry-run: the dir backend) or
-	// DataplanePF (pfctl backend against the OpenBSD emulator; see
-	// pfdataplane.go).
+	// Dataplane is "" (the firewalls run --dry-run: the dir backend),
+	// DataplanePF (the pfctl backend against the OpenBSD emulator; see
+	// pfdataplane.go) or DataplaneNFT (the Linux data plane for real; see
+	// linuxcluster.go).
 	Dataplane string
 	// Rise sets probe.rise of the named links (the answers in a row that
 	// bring a target up), e.g. to make one link settle later than another.
@@ -77,6 +78,8 @@ type tmplData struct {
 	Name, Decide, OnEtcdLoss, KeyFile, PFDir, LAN, Internet, Profile, Metrics string
 	PFBackend, DriftInterval                                                  string
 	Embed                                                                     bool
+	NFT                                                                       bool   // dataplane: nft (linuxcluster.go)
+	TrackFile, VRRPAddress                                                    string // with NFT
 	EmbedDataDir                                                              string
 	Nodes                                                                     []tmplNode
 	Links                                                                     []tmplLink
@@ -104,6 +107,9 @@ func WriteConfig(l *Lab, path, keyFile, workDir string, opt ClusterOptions) (str
 	}
 	if d.Profile == "" {
 		d.Profile = config.DefaultProfile
+	}
+	if opt.Dataplane == DataplaneNFT {
+		d.NFT, d.TrackFile, d.VRRPAddress = true, filepath.Join(workDir, "vrrp-track"), LANGateway.String()
 	}
 	dmp := config.Default().Damping
 	if opt.Damping != nil {

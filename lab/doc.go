@@ -92,6 +92,26 @@
 // states or change an anchor by hand. scenario_pf_test.go runs the
 // failover and drift scenarios this way.
 //
+// # The Linux variant with real traffic
+//
+// RouteLAN makes the firewalls route for real (forwarding on,
+// reverse-path filtering off, the LAN host's default route via
+// LANGateway, 198.51.100.1). StartLinux runs the cluster with
+// `dataplane: nft` (cluster.yaml.tmpl with NFT set: each firewall gets its
+// own copy of the config naming its own vrrp.track_file, since the lab's
+// nodes share one file system; gwstated's tables and rule priorities start
+// at 200, above the lab's own policy routing), keepalived on both
+// firewalls' lan0 (StartKeepalived: VRRPv3, advert_int 0.1, fw1 priority
+// 110, fw2 100, the track file with weight -1; run in the foreground with
+// its pid files in the work directory, owned and stopped by the harness),
+// and the traffic server (lab/traffic, cmd lab/gwtraffic) in every ISP's
+// namespace bound to the internet host address, answering with the ISP's
+// name and the NAT source it saw. StartClient runs the client on the LAN
+// host; its progress (Status) is a file rewritten every 100 ms and its
+// report is read when it stops. StaticNAT and ManualDataplane put the
+// same kind of rules in by hand, for the traffic tool's own test and for
+// the ifstated method of make lab-bench.
+//
 // # Teardown
 //
 // Close kills the processes still running in the lab's namespaces and

@@ -25,3 +25,16 @@ func output(ctx context.Context, name string, args ...string) (string, error) {
 	}
 	return out.String(), nil
 }
+
+// runStdin is run with stdin as the command's standard input.
+func runStdin(ctx context.Context, stdin, name string, args ...string) error {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("lab: %s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(out.String()))
+	}
+	return nil
+}

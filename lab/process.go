@@ -45,10 +45,14 @@ func (c *Cluster) logf(format string, args ...any) {
 
 // StartAgent starts (or restarts) node's gwstated in its namespace:
 // `gwstated --config F --node N --dry-run --state-dir D --log-format json`,
-// plus --witness for the witness.
+// plus --witness for the witness; with the nft data plane without
+// --dry-run, on the firewall's own copy of the config (linuxcluster.go).
 func (c *Cluster) StartAgent(node string) error {
-	args := []string{"--config", c.ConfigPath, "--node", node, "--dry-run",
+	args := []string{"--config", c.agentConfig(node), "--node", node,
 		"--state-dir", c.NodeDir(node), "--log-format", "json", "--log-level", c.opt.LogLevel}
+	if c.opt.Dataplane != DataplaneNFT {
+		args = append(args, "--dry-run")
+	}
 	if node == Witness {
 		args = append(args, "--witness")
 	} else if c.pfMode() {

@@ -51,6 +51,10 @@ type options struct {
 	baseline  bool
 	verbose   bool
 	soakProfs []string
+	// real traffic (traffic.go)
+	traffic     bool
+	trafficCuts int
+	handovers   int
 }
 
 func main() {
@@ -62,6 +66,9 @@ func main() {
 	flag.StringVar(&soakProfiles, "soak-profiles", "default,fast", "probe profiles to soak")
 	flag.BoolVar(&o.baseline, "baseline", true, "measure the ifstated recipe's method too")
 	flag.BoolVar(&o.verbose, "v", false, "narrate every cut")
+	flag.BoolVar(&o.traffic, "traffic", true, "measure real traffic through the Linux pair (traffic.go)")
+	flag.IntVar(&o.trafficCuts, "traffic-cuts", 20, "cut/restore cycles of isp1 with traffic, per method")
+	flag.IntVar(&o.handovers, "handovers", 5, "impaired-master handovers with traffic, per method")
 	flag.Parse()
 	o.profiles = split(profiles)
 	o.soakProfs = split(soakProfiles)
@@ -142,7 +149,17 @@ func run(ctx context.Context, o options) error {
 	if base != nil {
 		cols = append(cols, base)
 	}
+	var tcols []*trafficColumn
+	if o.traffic {
+		if tcols, err = measureTraffic(ctx, bin, o, log); err != nil {
+			return fmt.Errorf("traffic: %w", err)
+		}
+	}
 	printTable(os.Stdout, o, cols)
+	if len(tcols) > 0 {
+		fmt.Println()
+		printTrafficTable(os.Stdout, o, tcols)
+	}
 	return nil
 }
 
@@ -295,6 +312,9 @@ type recipe struct {
 	mu   sync.Mutex
 	up   bool
 	flip []flip
+	// onFlip, when set, is called (from the loop) after each flip: the
+	// Linux variant flips the data plane's rules there (traffic.go).
+	onFlip func(ctx context.Context, up bool)
 }
 
 type flip struct {
@@ -312,11 +332,15 @@ func (r *recipe) run(ctx context.Context) {
 		}
 		up := err == nil
 		r.mu.Lock()
-		if up != r.up {
+		flipped := up != r.up
+		if flipped {
 			r.up = up
 			r.flip = append(r.flip, flip{time.Now(), up})
 		}
 		r.mu.Unlock()
+		if flipped && r.onFlip != nil {
+			r.onFlip(ctx, up)
+		}
 		select {
 		case <-ctx.Done():
 			return
