@@ -75,7 +75,7 @@ func (w *watch) until(t *testing.T, since time.Time, timeout time.Duration, what
 
 // untilLatest waits, at most timeout, until the latest Observation of
 // every link seen so far satisfies ok.
-func (w *watch) untilLatest(t *testing.T, timeout time.Duration, what string, ok func(map[string]linkstate.Observation) bool) {
+func (w *watch) untilLatest(t testing.TB, timeout time.Duration, what string, ok func(map[string]linkstate.Observation) bool) {
 	t.Helper()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
@@ -120,7 +120,7 @@ func labConfig(l *lab.Lab, profile string) *config.Config {
 	}
 }
 
-func testLog(t *testing.T) *slog.Logger {
+func testLog(t testing.TB) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
@@ -129,6 +129,12 @@ func testLog(t *testing.T) *slog.Logger {
 
 // startProber runs a prober in fw1's namespace until the test ends.
 func startProber(t *testing.T, l *lab.Lab, cfg *config.Config) *watch {
+	t.Helper()
+	w, _ := startProberP(t, l, cfg)
+	return w
+}
+
+func startProberP(t testing.TB, l *lab.Lab, cfg *config.Config) (*watch, *probe.Prober) {
 	t.Helper()
 	p, err := probe.New(cfg, testLog(t), probe.WithNetns(l.NetnsPath("fw1")), probe.WithHeartbeat(200*time.Millisecond))
 	if err != nil {
@@ -144,7 +150,7 @@ func startProber(t *testing.T, l *lab.Lab, cfg *config.Config) *watch {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	return w
+	return w, p
 }
 
 // bound is the worst-case detection time of a hard loss, fall·interval +

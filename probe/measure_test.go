@@ -1,6 +1,7 @@
 package probe_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -22,7 +23,7 @@ import (
 // Measurements for the report, not run by default:
 //
 //	GWSTATED_MEASURE=1 go test -run Measure -v ./probe/         detection latency, CPU/memory
-//	GWSTATED_SOAK=5m   go test -run Soak -v -timeout 1h ./probe/ false downs under 10% loss
+//	GWSTATED_SOAK=10m  go test -run Soak -v -timeout 1h ./probe/ false downs under 10% loss (GWSTATED_SOAK_PROFILE, default bfd)
 
 func measuring(t *testing.T) {
 	if os.Getenv("GWSTATED_MEASURE") != "1" {
@@ -43,8 +44,9 @@ func TestMeasureDetection(t *testing.T) {
 	measuring(t)
 	const cuts = 20
 	var table strings.Builder
-	fmt.Fprintf(&table, "%-8s %-28s %5s %9s %9s %9s %9s %9s\n", "profile", "params", "cuts", "min", "p50", "p99", "max", "bound")
-	for _, profile := range []string{"default", "fast"} {
+	fmt.Fprintf(&table, "%-8s %-28s %5s %9s %9s %9s %9s %9s  %s\n", "profile", "params", "cuts", "min", "p50", "p99", "max", "bound",
+		"after the last answer: p50 p99 max")
+	for _, profile := range []string{"default", "fast", "bfd"} {
 		l := lab.Start(t, lab.Options{NoWitness: true, NoLAN: true})
 		ctx := context.Background()
 		s1, _ := l.ISP("isp1")
@@ -52,8 +54,8 @@ func TestMeasureDetection(t *testing.T) {
 			Probe: config.Probe{Profile: profile}}}}
 		w := startProber(t, l, cfg)
 		p, _ := probe.ParamsFor(cfg.Links[0])
-		hi := time.Duration(p.Fall)*p.Interval + p.Timeout
-		var lat, exec []time.Duration
+		hi := time.Duration(p.Fall)*p.Interval + p.Interval/2 // RTO at its floor on a steady path
+		var lat, exec, fromLast []time.Duration
 		w.until(t, time.Now(), 10*time.Second, "isp1 up", is("isp1", linkstate.Up))
 		rng := rand.New(rand.NewPCG(1, 2))
 		for range cuts {
@@ -66,15 +68,18 @@ func TestMeasureDetection(t *testing.T) {
 			exec = append(exec, time.Since(cut))
 			d := w.until(t, cut, hi+5*time.Second, "down", is("isp1", linkstate.Down))
 			lat = append(lat, d.at.Sub(cut))
+			fromLast = append(fromLast, d.at.Sub(d.o.LastOK))
 			if err := l.Restore(ctx, "isp1"); err != nil {
 				t.Fatal(err)
 			}
 			w.until(t, time.Now(), 10*time.Second, "up", is("isp1", linkstate.Up))
 		}
-		fmt.Fprintf(&table, "%-8s %-28s %5d %9v %9v %9v %9v %9v\n", profile,
+		fmt.Fprintf(&table, "%-8s %-28s %5d %9v %9v %9v %9v %9v  %v %v %v\n", profile,
 			fmt.Sprintf("%v×%d, timeout %v", p.Interval, p.Fall, p.Timeout), cuts,
 			slices.Min(lat).Round(time.Millisecond), percentile(lat, 50).Round(time.Millisecond),
-			percentile(lat, 99).Round(time.Millisecond), slices.Max(lat).Round(time.Millisecond), hi)
+			percentile(lat, 99).Round(time.Millisecond), slices.Max(lat).Round(time.Millisecond), hi,
+			percentile(fromLast, 50).Round(time.Millisecond), percentile(fromLast, 99).Round(time.Millisecond),
+			slices.Max(fromLast).Round(time.Millisecond))
 		t.Logf("%s: nft cut command took p50 %v, max %v (included in the latencies)", profile,
 			percentile(exec, 50).Round(time.Millisecond), slices.Max(exec).Round(time.Millisecond))
 	}
@@ -82,7 +87,7 @@ func TestMeasureDetection(t *testing.T) {
 }
 
 // False downs under 10% random loss (nft numgen at both gateways, on the
-// requests) at the fast profile, for GWSTATED_SOAK (e.g. 5m).
+// requests) at GWSTATED_SOAK_PROFILE (default bfd), for GWSTATED_SOAK (e.g. 10m).
 func TestSoakLoss10(t *testing.T) {
 	d, err := time.ParseDuration(os.Getenv("GWSTATED_SOAK"))
 	if err != nil {
@@ -90,10 +95,11 @@ func TestSoakLoss10(t *testing.T) {
 	}
 	l := lab.Start(t, lab.Options{NoWitness: true, NoLAN: true})
 	ctx := context.Background()
-	cfg := labConfig(l, "fast") // isp1: 3 targets, need 3; isp2: 2 targets, need 2
+	prof := cmp.Or(os.Getenv("GWSTATED_SOAK_PROFILE"), "bfd")
+	cfg := labConfig(l, prof) // isp1: 3 targets, need 3; isp2: 2 targets, need 2
 	s1, _ := l.ISP("isp1")
 	cfg.Links = append(cfg.Links, config.Link{Name: "isp1gw", Interface: "wan0", Gateway: s1.Gateway4,
-		Probe: config.Probe{Profile: "fast"}}) // the gateway alone
+		Probe: config.Probe{Profile: prof}}) // the gateway alone
 	w := startProber(t, l, cfg)
 	start := time.Now()
 	for _, n := range []string{"isp1", "isp2", "isp1gw"} {
@@ -133,8 +139,8 @@ func TestSoakLoss10(t *testing.T) {
 	}
 	p, _ := probe.ParamsFor(cfg.Links[0])
 	probes := int(d / p.Interval)
-	t.Logf("10%% loss soak, fast profile, %v: %d requests per target, 7 targets; mean window loss seen %.1f%%; link downs %v; target downs %v",
-		d, probes, lossSum/float64(max(lossN, 1)), downs, targetDowns)
+	t.Logf("10%% loss soak, %s profile, %v: %d requests per target, 7 targets; mean window loss seen %.1f%%; link downs %v; target downs %v",
+		prof, d, probes, lossSum/float64(max(lossN, 1)), downs, targetDowns)
 	for _, n := range []string{"isp1", "isp2", "isp1gw"} {
 		if downs[n] > 0 {
 			t.Errorf("%s: %d false downs under 10%% loss", n, downs[n])

@@ -287,7 +287,7 @@ func (p *Prober) Run(ctx context.Context, emit func(linkstate.Observation)) erro
 func (p *Prober) open(s *source, now time.Time) error {
 	ep, err := p.tr.Open(s.src, p.recv)
 	if errors.Is(err, ErrNoPrivilege) {
-		return fmt.Errorf("probe: link %s: %w", s.src.Link, err)
+		return fmt.Errorf("probe: %w", err)
 	}
 	if err != nil {
 		p.log.Warn("probe socket failed", "link", s.src.Link, "interface", s.src.Interface, "source", s.src.Addr,
@@ -412,7 +412,7 @@ func (p *Prober) recv(rp Reply) {
 	}
 	t.trk.replied(rp.Seq, rp.At)
 	p.release(t, rp.At)
-	if !t.key.IsZero() && t.key.Before(p.wakeAt) {
+	if p.onGrid(t.key).Before(p.wakeAt) {
 		select {
 		case p.wake <- struct{}{}:
 		default:
