@@ -134,9 +134,10 @@ func startProber(t *testing.T, l *lab.Lab, cfg *config.Config) *watch {
 	return w
 }
 
-func startProberP(t testing.TB, l *lab.Lab, cfg *config.Config) (*watch, *probe.Prober) {
+func startProberP(t testing.TB, l *lab.Lab, cfg *config.Config, opts ...probe.Option) (*watch, *probe.Prober) {
 	t.Helper()
-	p, err := probe.New(cfg, testLog(t), probe.WithNetns(l.NetnsPath("fw1")), probe.WithHeartbeat(200*time.Millisecond))
+	opts = append([]probe.Option{probe.WithNetns(l.NetnsPath("fw1")), probe.WithHeartbeat(200 * time.Millisecond)}, opts...)
+	p, err := probe.New(cfg, testLog(t), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

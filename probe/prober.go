@@ -194,18 +194,19 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Prober, error) 
 	// Requests due within one grid step go out in one wake-up of the
 	// scheduler: at most 5 ms, and 1/32 of the shortest interval.
 	p.grid = min(minInterval/32, 5*time.Millisecond)
-	// Spread the first requests of all targets evenly over the interval, in
-	// configuration order, plus a deterministic per-target nudge of up to
-	// half a slot, so 64 links × 4 targets never send together.
-	g, total := 0, len(p.targets)
-	for _, r := range p.links {
+	// Spread the links evenly over the interval, in configuration order,
+	// plus a deterministic per-link nudge of up to half a slot, so 64
+	// links never send together. A link's targets share its phase: their
+	// requests leave from one socket in one wake-up of the scheduler and
+	// their replies come back together, so one wake-up of the receiving
+	// goroutine reads them all.
+	for i, r := range p.links {
+		slot := r.params.Interval / time.Duration(len(p.links))
+		h := fnv.New32a()
+		h.Write([]byte(r.link.Name))
+		off := time.Duration(i)*slot + time.Duration(h.Sum32())%(slot/2+1)
 		for j := range r.specs {
-			s := &r.specs[j]
-			slot := s.Interval / time.Duration(total)
-			h := fnv.New32a()
-			h.Write([]byte(s.Link + "/" + s.Target.String()))
-			s.Offset = time.Duration(g)*slot + time.Duration(h.Sum32())%(slot/2+1)
-			g++
+			r.specs[j].Offset = off
 		}
 	}
 	return p, nil

@@ -202,8 +202,9 @@ func TestProberKOfN(t *testing.T) {
 	})
 }
 
-// Requests spread over the interval: 16 links × 4 targets never send two
-// requests within interval/(2·64) of each other in the first round.
+// Links spread over the interval: 16 links never send within
+// interval/(2·16) of each other in the first round; a link's targets share
+// its phase (one wake-up sends them, one reads their replies).
 func TestSpread(t *testing.T) {
 	var links []config.Link
 	for i := range 16 {
@@ -220,8 +221,11 @@ func TestSpread(t *testing.T) {
 		if s.Offset < 0 || s.Offset >= interval {
 			t.Errorf("spec %d offset %v outside [0, %v)", i, s.Offset, interval)
 		}
-		if i > 0 && s.Offset-specs[i-1].Offset < interval/time.Duration(2*len(specs)) {
-			t.Errorf("specs %d and %d %v apart", i-1, i, s.Offset-specs[i-1].Offset)
+		switch {
+		case i%4 != 0 && s.Offset != specs[i-1].Offset:
+			t.Errorf("targets of link %s at %v and %v", s.Link, specs[i-1].Offset, s.Offset)
+		case i > 0 && i%4 == 0 && s.Offset-specs[i-1].Offset < interval/time.Duration(2*len(links)):
+			t.Errorf("links %s and %s %v apart", specs[i-1].Link, s.Link, s.Offset-specs[i-1].Offset)
 		}
 	}
 	q, _ := New(&config.Config{Links: links}, discard, WithTransport(newFakeNet()))

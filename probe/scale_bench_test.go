@@ -15,6 +15,7 @@ import (
 	"gwstated/config"
 	"gwstated/lab"
 	"gwstated/linkstate"
+	"gwstated/probe"
 )
 
 // BenchmarkScale is the probing cost curve: process CPU time (getrusage,
@@ -23,7 +24,8 @@ import (
 // links × 4 targets at a 200 ms interval and at the bfd profile's 20 ms,
 // real ICMP from fw1's namespace to addresses on isp1's loopback. Each
 // link sends from an address of its own (64 sockets at 64 links), as on a
-// firewall with one uplink per link. One iteration is a 3 s window:
+// firewall with one uplink per link. One iteration is a 3 s window
+// (GWSTATED_SCALE_WINDOW):
 //
 //	go test -run '^$' -bench Scale -benchtime 1x ./probe/        (root)
 //
@@ -33,6 +35,10 @@ func BenchmarkScale(b *testing.B) {
 	ctx := context.Background()
 	u := l.Uplink("fw1", "isp1")
 	const maxLinks, perLink = 64, 4
+	window := 3 * time.Second
+	if d, err := time.ParseDuration(os.Getenv("GWSTATED_SCALE_WINDOW")); err == nil {
+		window = d
+	}
 	var sources []netip.Addr
 	for i := range maxLinks {
 		for j := range perLink {
@@ -67,7 +73,7 @@ func BenchmarkScale(b *testing.B) {
 				}
 				runtime.GC()
 				g0 := runtime.NumGoroutine()
-				w, p := startProberP(b, l, cfg)
+				w, p := startProberP(b, l, cfg, probe.WithHeartbeat(probe.DefaultHeartbeat)) // the agent's
 				w.untilLatest(b, 30*time.Second, "every link up", func(m map[string]linkstate.Observation) bool {
 					for _, o := range m {
 						if o.State != linkstate.Up {
@@ -81,7 +87,7 @@ func BenchmarkScale(b *testing.B) {
 				u0, s0 := rusageSplit()
 				t0 := time.Now()
 				for b.Loop() {
-					time.Sleep(3 * time.Second) // the measurement window, not a synchronisation
+					time.Sleep(window) // the measurement window, not a synchronisation
 				}
 				u1, s1 := rusageSplit()
 				wall := time.Since(t0)

@@ -410,3 +410,47 @@ func (a netipAddrs) parse() []netip.Addr {
 	}
 	return out
 }
+
+// The window's running sums equal a recount of the window after every
+// result, through outages (whose misses leave the loss rules) and
+// recoveries.
+func TestTargetWindowSums(t *testing.T) {
+	p := profile(t, "fast")
+	tg := NewTarget(p)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range 20000 {
+		var ok bool
+		switch phase := (i / 500) % 4; phase {
+		case 0, 2:
+			ok = rng.Float64() >= 0.1 // 10% loss
+		case 1:
+			ok = (i/50)%2 == 0 // outages of 50 results
+		case 3:
+			ok = rng.Float64() >= 0.5
+		}
+		tg.Observe(Result{At: t0.Add(time.Duration(i) * p.Interval), OK: ok, RTT: time.Duration(1+rng.IntN(50)) * time.Millisecond})
+		n, lost, ord, ordLost, okN := 0, 0, 0, 0, 0
+		var sum time.Duration
+		start := (tg.head - tg.n + len(tg.win)) % len(tg.win)
+		for k := range tg.n {
+			s := tg.win[(start+k)%len(tg.win)]
+			n++
+			if s.OK {
+				okN++
+				sum += s.RTT
+			} else {
+				lost++
+			}
+			if !s.outage {
+				ord++
+				if !s.OK {
+					ordLost++
+				}
+			}
+		}
+		if n != tg.n || lost != tg.lost || ord != tg.ord || ordLost != tg.ordLost || okN != tg.okN || sum != tg.rttSum {
+			t.Fatalf("after result %d: sums n %d lost %d ord %d ordLost %d ok %d rtt %v; recount %d %d %d %d %d %v",
+				i, tg.n, tg.lost, tg.ord, tg.ordLost, tg.okN, tg.rttSum, n, lost, ord, ordLost, okN, sum)
+		}
+	}
+}
