@@ -54,18 +54,19 @@ var Profiles = map[string]Probe{
 		LossUp:   20,
 	},
 	// bfd detects a dead link about as fast as BFD does (50 ms × 3) while
-	// riding out random loss: 13 misses × 20 ms + RTO (10 ms on a steady
-	// path) is at most 0.27 s after the last answer, whatever the RTT; at
-	// 10% loss 13 misses in a row start about once in 10^13 probes (≈4e-7
-	// false downs per target per day), at 20% once in 10^9 (≈0.003 per
-	// day). 50 probes a second per target; the 500-probe window (10 s)
-	// keeps the loss rule as calm at 20% loss as default's at 10%.
+	// riding out random loss: 16 misses × 15 ms + RTO (7.5 ms on a steady
+	// path) is at most 0.25 s after the last answer, whatever the RTT; at
+	// 10% loss 16 misses in a row start about once in 10^16 probes (≈5e-10
+	// false downs per target per day), at 20% once in 10^11 (≈3e-5 per
+	// day). 67 probes a second per target; the 500-probe window (7.5 s)
+	// keeps the loss rule as calm at 20% loss as default's at 10%. See
+	// docs/probing.md for why 15 ms × 16 rather than 20 ms × 12.
 	"bfd": {
-		Interval: 20 * time.Millisecond,
+		Interval: 15 * time.Millisecond,
 		Timeout:  100 * time.Millisecond,
-		Fall:     13,
-		Rise:     10,  // 200 ms of answers
-		Window:   500, // 10 s of probes
+		Fall:     16,
+		Rise:     12,  // 180 ms of answers
+		Window:   500, // 7.5 s of probes
 		LossDown: 40,
 		LossUp:   20,
 	},

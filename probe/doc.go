@@ -45,15 +45,15 @@
 // Fall·Interval + RTO - RTT after the last answer arrived, whatever the
 // path's RTT. On a steady path (RTO at its floor) that is 0.75–0.85 s from
 // the cut at the default profile (100 ms × 8), 0.43–0.48 s at fast
-// (50 ms × 9) and 0.25–0.27 s at bfd (20 ms × 13). TestDetectionTime
+// (50 ms × 9) and 0.23–0.25 s at bfd (15 ms × 16). TestDetectionTime
 // asserts the exact instant; a slow answer (a delay spike) breaks the run
 // as long as it comes within (Fall-1)·Interval + RTO, so only loss takes a
 // target down on fall.
 //
 // False downs: with random loss q, a run of Fall misses starts at a given
 // request with probability (1-q)·q^Fall. At 10% loss that is ≈0.008 per
-// target per day at default, ≈0.002 at fast and ≈4e-7 at bfd; at 20% loss
-// bfd still gives ≈0.003. docs/probing.md has the table;
+// target per day at default, ≈0.002 at fast and ≈5e-10 at bfd; at 20%
+// loss bfd still gives ≈3e-5. docs/probing.md has the table;
 // TestSimulationFallRate checks the formula against a simulation and
 // TestSimulationBFD24h simulates 24 h of bfd at 10% and 20% loss.
 //

@@ -112,8 +112,8 @@ func (h *replyHeap) Pop() any {
 func fallRate(q float64, fall int) float64 { return (1 - q) * math.Pow(q, float64(fall)) }
 
 // TestSimulationBFD24h: the bfd profile, one target, 24 hours of fake time
-// (4.32 million requests) at 10% and at 20% random loss: no false down.
-// Expected: ≈4e-7 and ≈0.003 falls (fallRate × requests); the 500-result
+// (5.76 million requests) at 10% and at 20% random loss: no false down.
+// Expected: ≈5e-10 and ≈3e-5 falls (fallRate × requests); the 500-result
 // window's loss rule (40%) is 20σ and 11σ away.
 func TestSimulationBFD24h(t *testing.T) {
 	if testing.Short() {
@@ -148,7 +148,7 @@ func TestSimulationFallRate(t *testing.T) {
 		loss    float64
 		d       time.Duration
 	}{
-		{"bfd", 0.60, 2 * time.Hour},
+		{"bfd", 0.65, 1 * time.Hour},
 		{"fast", 0.40, 16 * time.Hour},
 		{"default", 0.40, 12 * time.Hour},
 	} {
