@@ -80,6 +80,7 @@ func TestMeasureDetection(t *testing.T) {
 			percentile(lat, 99).Round(time.Millisecond), slices.Max(lat).Round(time.Millisecond), hi,
 			percentile(fromLast, 50).Round(time.Millisecond), percentile(fromLast, 99).Round(time.Millisecond),
 			slices.Max(fromLast).Round(time.Millisecond))
+		t.Logf("%s: after the last answer: %v", profile, fromLast)
 		t.Logf("%s: nft cut command took p50 %v, max %v (included in the latencies)", profile,
 			percentile(exec, 50).Round(time.Millisecond), slices.Max(exec).Round(time.Millisecond))
 	}

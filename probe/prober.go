@@ -463,7 +463,7 @@ func (p *Prober) logTarget(t *target) {
 	tg := t.r.link.Targets[t.j]
 	s, _, why := tg.State()
 	p.log.Info("probe target changed", "link", t.r.link.Name, "target", t.r.link.Addrs[t.j], "state", s,
-		"reason", string(why), "loss", tg.Loss())
+		"reason", string(why), "loss", tg.Loss(), "rto", t.trk.rto(), "srtt", t.trk.srtt)
 }
 
 // publish emits o with the next sequence number; p.mu is held.
