@@ -151,16 +151,21 @@ func (e *icmpEndpoint) Send(dst netip.Addr, id uint16, seq uint64) error {
 }
 
 // read passes every echo reply carrying the transport's token to recv
-// until the socket is closed.
+// until the socket is closed. It reads up to 8 queued messages per system
+// call where the system can (recvmmsg on Linux; one elsewhere): a link's
+// targets are probed together, so their replies arrive together.
 func (e *icmpEndpoint) read() {
-	want := byte(ipv4.ICMPTypeEchoReply)
+	readBatch := ipv4.NewPacketConn(e.conn).ReadBatch
 	if e.v6 {
-		want = byte(ipv6.ICMPTypeEchoReply)
+		readBatch = ipv6.NewPacketConn(e.conn).ReadBatch
 	}
-	buf := make([]byte, 1500)
+	ms := make([]ipv4.Message, 8) // = ipv6.Message
+	for i := range ms {
+		ms[i].Buffers = [][]byte{make([]byte, 1500)}
+	}
 	errs := 0
 	for {
-		n, from, err := e.conn.ReadFromIP(buf) // the IPv4 header is stripped
+		n, err := readBatch(ms, 0)
 		at := time.Now()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
@@ -171,20 +176,44 @@ func (e *icmpEndpoint) read() {
 			}
 			continue
 		}
-		b := buf[:n]
-		if n < echoLen || b[0] != want || b[1] != 0 || [8]byte(b[8:16]) != e.t.token {
-			continue
+		for _, m := range ms[:n] {
+			from, ok := m.Addr.(*net.IPAddr)
+			if !ok {
+				continue
+			}
+			if r, ok := e.parse(m.Buffers[0][:m.N], from, at); ok {
+				e.recv(r)
+			}
 		}
-		seq := binary.BigEndian.Uint64(b[16:])
-		if uint16(seq) != binary.BigEndian.Uint16(b[6:]) {
-			continue
-		}
-		a, ok := netip.AddrFromSlice(from.IP)
-		if !ok {
-			continue
-		}
-		e.recv(Reply{From: a.Unmap().WithZone(from.Zone), ID: binary.BigEndian.Uint16(b[4:]), Seq: seq, At: at})
 	}
+}
+
+// parse returns the echo reply in b, if it is one of ours. A raw IPv4
+// socket hands over the IP header too (ICMP starts with a type, never with
+// version 4).
+func (e *icmpEndpoint) parse(b []byte, from *net.IPAddr, at time.Time) (Reply, bool) {
+	want := byte(ipv4.ICMPTypeEchoReply)
+	if e.v6 {
+		want = byte(ipv6.ICMPTypeEchoReply)
+	} else if len(b) > 0 && b[0]>>4 == 4 {
+		ihl := int(b[0]&0x0f) * 4
+		if ihl < 20 || ihl > len(b) {
+			return Reply{}, false
+		}
+		b = b[ihl:]
+	}
+	if len(b) < echoLen || b[0] != want || b[1] != 0 || [8]byte(b[8:16]) != e.t.token {
+		return Reply{}, false
+	}
+	seq := binary.BigEndian.Uint64(b[16:])
+	if uint16(seq) != binary.BigEndian.Uint16(b[6:]) {
+		return Reply{}, false
+	}
+	a, ok := netip.AddrFromSlice(from.IP)
+	if !ok {
+		return Reply{}, false
+	}
+	return Reply{From: a.Unmap().WithZone(from.Zone), ID: binary.BigEndian.Uint16(b[4:]), Seq: seq, At: at}, true
 }
 
 // Close implements Endpoint.

@@ -79,6 +79,15 @@ type Prober struct {
 	wake    chan struct{} // an earlier wake is needed
 	closed  bool          // Run is ending: replies are dropped
 	results []Result
+	outbox  []outgoing // requests recorded as sent, to be sent once mu is released
+}
+
+// outgoing is a request the scheduler sends outside the lock, so that the
+// receive goroutines are not held up by the sends.
+type outgoing struct {
+	t   *target
+	ep  Endpoint
+	seq uint64
 }
 
 // runner is one link.
@@ -345,8 +354,16 @@ func (p *Prober) schedule(ctx context.Context) error {
 		}
 		next = p.onGrid(next)
 		p.wakeAt = next
+		out := p.outbox
+		p.outbox = nil
 		p.mu.Unlock()
-		timer.Reset(next.Sub(now))
+		p.send(out, now)
+		p.mu.Lock()
+		if p.outbox == nil {
+			p.outbox = out[:0] // reuse the buffer
+		}
+		p.mu.Unlock()
+		timer.Reset(time.Until(next))
 		select {
 		case <-ctx.Done():
 			return nil
@@ -379,21 +396,39 @@ func (p *Prober) due(now time.Time) error {
 	for len(p.queue) > 0 && !p.queue[0].key.After(now) {
 		t := p.queue[0]
 		if ep := t.src.ep; ep != nil && !t.next.After(now) {
-			seq := t.seq
+			// Recorded as sent before it is: a reply finds it.
+			t.trk.sent(t.seq, now)
+			p.outbox = append(p.outbox, outgoing{t: t, ep: ep, seq: t.seq})
 			t.seq++
 			spec := &t.r.specs[t.j]
-			if err := ep.Send(spec.Target, t.id, seq); err != nil {
-				t.trk.failed(seq, now)
-				p.log.Debug("probe send failed", "link", spec.Link, "target", spec.Target, "err", err)
-			} else {
-				t.trk.sent(seq, now)
-			}
 			// Keep the phase; skip the requests a stalled process missed.
 			t.next = t.next.Add(spec.Interval * (now.Sub(t.next)/spec.Interval + 1))
 		}
 		p.release(t, now)
 	}
 	return nil
+}
+
+// send sends the requests due (without p.mu); a request that cannot be
+// sent is a miss.
+func (p *Prober) send(out []outgoing, now time.Time) {
+	var failed []outgoing
+	for _, o := range out {
+		spec := &o.t.r.specs[o.t.j]
+		if err := o.ep.Send(spec.Target, o.t.id, o.seq); err != nil {
+			p.log.Debug("probe send failed", "link", spec.Link, "target", spec.Target, "err", err)
+			failed = append(failed, o)
+		}
+	}
+	if len(failed) == 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, o := range failed {
+		o.t.trk.sendFailed(o.seq)
+		p.release(o.t, now)
+	}
 }
 
 // recv takes a reply from an endpoint's receive goroutine.

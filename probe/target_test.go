@@ -306,6 +306,12 @@ func TestTracker(t *testing.T) {
 	if _, ok := k.deadline(); ok {
 		t.Fatal("deadline with nothing outstanding")
 	}
+	// Recorded as sent, then the send failed: a miss at once.
+	k.sent(5, ms(1000))
+	k.sendFailed(5)
+	if r := k.release(ms(1000), nil); len(r) != 1 || r[0].OK {
+		t.Fatalf("failed send: %+v, want a miss", r)
+	}
 }
 
 // The fall rule: the fall-th request after the last answer, unanswered for

@@ -98,6 +98,17 @@ func (k *tracker) failed(seq uint64, at time.Time) {
 	k.out = append(k.out, pending{seq: seq, sent: at, done: true})
 }
 
+// sendFailed turns a request recorded as sent into one that could not be
+// sent.
+func (k *tracker) sendFailed(seq uint64) {
+	for i := range k.out {
+		if p := &k.out[i]; p.seq == seq && !p.done {
+			p.done = true
+			return
+		}
+	}
+}
+
 // need is how many unanswered requests complete a fall: Fall less the
 // misses already released, or a whole Fall again once one has happened.
 func (k *tracker) need() int {
