@@ -131,3 +131,12 @@ type NodeRecord struct {
 // Every writer of audit records (the leader, gwctl drain) bumps it in the
 // same txn, guarded by its mod revision, so sequences never collide.
 func (k Keys) AuditCounter() string { return k.Prefix + "audit-seq" }
+
+// ShortHash is the first 12 hex digits of a ruleset or config hash, as
+// people compare them (logs, gwctl).
+func ShortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
