@@ -1,10 +1,10 @@
 package probe
 
 import (
-	"container/heap"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +33,7 @@ func simulate(p Params, seed uint64, loss float64, d time.Duration) simResult {
 	tg := NewTarget(p)
 	var (
 		res     simResult
-		replies replyHeap
+		replies []simReply // by arrival time
 		results []Result
 		next    = start
 		end     = start.Add(d)
@@ -71,14 +71,20 @@ func simulate(p Params, seed uint64, loss float64, d time.Duration) simResult {
 		}
 		switch {
 		case len(replies) > 0 && replies[0].at.Equal(now):
-			r := heap.Pop(&replies).(simReply)
+			r := replies[0]
+			replies = replies[1:]
 			trk.replied(r.seq, r.at)
 		case now.Equal(next):
 			trk.sent(seq, now)
 			res.requests++
 			if rng.Float64() >= loss {
 				rtt := time.Millisecond + time.Duration(rng.ExpFloat64()*float64(time.Millisecond))
-				heap.Push(&replies, simReply{seq: seq, at: now.Add(rtt)})
+				r := simReply{seq: seq, at: now.Add(rtt)}
+				i := len(replies)
+				for i > 0 && replies[i-1].at.After(r.at) {
+					i--
+				}
+				replies = slices.Insert(replies, i, r)
 			}
 			seq++
 			next = next.Add(p.Interval)
@@ -91,19 +97,6 @@ func simulate(p Params, seed uint64, loss float64, d time.Duration) simResult {
 type simReply struct {
 	seq uint64
 	at  time.Time
-}
-
-type replyHeap []simReply
-
-func (h replyHeap) Len() int           { return len(h) }
-func (h replyHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h replyHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *replyHeap) Push(x any)        { *h = append(*h, x.(simReply)) }
-func (h *replyHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
 }
 
 // fallRate is the expected number of falls (runs of at least fall misses)
@@ -121,6 +114,15 @@ func TestSimulationBFD24h(t *testing.T) {
 	}
 	p := profile(t, "bfd")
 	for _, loss := range []float64{0.10, 0.20} {
+		t.Run(fmt.Sprintf("loss=%.0f%%", loss*100), func(t *testing.T) {
+			t.Parallel()
+			simulate24h(t, p, loss)
+		})
+	}
+}
+
+func simulate24h(t *testing.T, p Params, loss float64) {
+	{
 		r := simulate(p, 20261129, loss, 24*time.Hour)
 		exp := fallRate(loss, p.Fall) * float64(r.requests)
 		t.Logf("bfd, %.0f%% loss, 24 h: %d requests, %d downs (%d on fall); expected falls %.2g", loss*100, r.requests, r.downs, r.fall, exp)
