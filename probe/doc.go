@@ -102,12 +102,15 @@
 //
 // # Spreading the requests
 //
-// New spreads the first request of every target evenly over the interval
-// (target g of G starts at g·Interval/G, plus a deterministic per-target
-// nudge of up to half a slot from an FNV hash of link and target), and
-// each target keeps its phase; the scheduler's grid groups them into at
-// most 32 wake-ups per interval. Two nodes start at unrelated times, so
-// they do not synchronise.
+// New spreads the links evenly over the interval (link i of L starts at
+// i·Interval/L, plus a deterministic nudge of up to half a slot from an
+// FNV hash of the link's name), and every target keeps its link's phase:
+// a link's requests leave together from its socket and their replies come
+// back together, so one wake-up of the receiving goroutine reads them all
+// (recvmmsg where the system has it, through x/net's ReadBatch). The
+// scheduler records requests as sent under the lock and makes the system
+// calls after releasing it, so receiving is never held up by sending. Two
+// nodes start at unrelated times, so they do not synchronise.
 //
 // # Network namespaces (Linux lab)
 //
