@@ -61,6 +61,7 @@ type Prober struct {
 	heartbeat time.Duration
 	retry     time.Duration
 	grid      time.Duration // the scheduler wakes on multiples of grid
+	sendGrid  time.Duration // and sends on multiples of sendGrid
 	links     []*runner
 	targets   []*target // by echo identifier - idBase
 	sources   []*source
@@ -200,9 +201,12 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Prober, error) 
 		}
 		p.links = append(p.links, r)
 	}
-	// Requests due within one grid step go out in one wake-up of the
-	// scheduler: at most 5 ms, and 1/32 of the shortest interval.
+	// Requests due within one step of the send grid go out in one wake-up
+	// of the scheduler: 1/8 of the shortest interval, at most 25 ms. Misses
+	// are released on a finer grid, 1/32 of it and at most 5 ms, which is
+	// all a deadline can be late by.
 	p.grid = min(minInterval/32, 5*time.Millisecond)
+	p.sendGrid = min(minInterval/8, 25*time.Millisecond)
 	// Spread the links evenly over the interval, in configuration order,
 	// plus a deterministic per-link nudge of up to half a slot, so 64
 	// links never send together. A link's targets share its phase: their
@@ -263,7 +267,7 @@ func (p *Prober) Run(ctx context.Context, emit func(linkstate.Observation)) erro
 	}
 	for i, t := range p.targets {
 		t.next = now.Add(t.r.specs[t.j].Offset)
-		t.key = t.next
+		t.key = p.onSendGrid(t.next)
 		t.hidx = i
 		p.queue = append(p.queue, t)
 	}
@@ -374,12 +378,17 @@ func (p *Prober) schedule(ctx context.Context) error {
 }
 
 // onGrid rounds t up to a multiple of the grid.
-func (p *Prober) onGrid(t time.Time) time.Time {
-	if p.grid <= 0 {
+func (p *Prober) onGrid(t time.Time) time.Time { return roundUp(t, p.grid) }
+
+// onSendGrid rounds t up to a multiple of the send grid.
+func (p *Prober) onSendGrid(t time.Time) time.Time { return roundUp(t, p.sendGrid) }
+
+func roundUp(t time.Time, g time.Duration) time.Time {
+	if g <= 0 {
 		return t
 	}
-	if r := time.Duration(t.UnixNano() % int64(p.grid)); r != 0 {
-		return t.Add(p.grid - r)
+	if r := time.Duration(t.UnixNano() % int64(g)); r != 0 {
+		return t.Add(g - r)
 	}
 	return t
 }
@@ -474,14 +483,17 @@ func (p *Prober) release(t *target, now time.Time) {
 }
 
 // requeue sets the target's next event: its next request (while its
-// socket is open) or its next release, whichever is first.
+// socket is open) on the send grid, or its next release on the grid,
+// whichever is first.
 func (p *Prober) requeue(t *target) {
 	var key time.Time
 	if t.src.ep != nil {
-		key = t.next
+		key = p.onSendGrid(t.next)
 	}
-	if d, ok := t.trk.deadline(); ok && (key.IsZero() || d.Before(key)) {
-		key = d
+	if d, ok := t.trk.deadline(); ok {
+		if d = p.onGrid(d); key.IsZero() || d.Before(key) {
+			key = d
+		}
 	}
 	if key.IsZero() {
 		key = farFuture

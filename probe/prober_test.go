@@ -82,7 +82,7 @@ func runFor(t *testing.T, p *Prober, rec *recorder, d time.Duration) error {
 }
 
 // Exact detection time of a hard loss. Requests go out at s_k =
-// start + offset + k·interval, rounded up to the scheduler's grid; with j
+// start + offset + k·interval, rounded up to the scheduler's send grid; with j
 // the first request lost (the first sent at or after the cut), the
 // fall-th request after the last answer, j+fall-1, has gone unanswered
 // for RTO (the floor, interval/2: the fake RTT is a steady 2 ms) at
@@ -115,7 +115,7 @@ func TestDetectionTime(t *testing.T) {
 					t.Fatalf("changes %+v, want unknown, up, down", ch)
 				}
 				offset := p.Specs()[0].Offset
-				send := func(k int) time.Time { return p.onGrid(start.Add(offset + time.Duration(k)*params.Interval)) }
+				send := func(k int) time.Time { return p.onSendGrid(start.Add(offset + time.Duration(k)*params.Interval)) }
 				if got := net.sent(gw); len(got) < 10 || !got[0].Equal(send(0)) || !got[9].Equal(send(9)) {
 					t.Fatalf("requests at %v..., want %v, %v, ...", got[:min(3, len(got))], send(0), send(1))
 				}
