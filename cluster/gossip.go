@@ -33,16 +33,6 @@ var ErrNoGossipKey = errors.New("cluster.gossip.key_file: no gossip key (run `gw
 // sent without per-target details; if still over, it is not sent.
 const maxStateBytes = 32 << 10
 
-// Gossip timing defaults for a LAN pair: a peer that stops answering is
-// suspected after about one probe round and declared dead in a few seconds.
-const (
-	defaultProbeInterval    = 500 * time.Millisecond
-	defaultProbeTimeout     = 250 * time.Millisecond
-	defaultSuspicionMult    = 3
-	defaultGossipInterval   = 100 * time.Millisecond
-	defaultPushPullInterval = 10 * time.Second
-)
-
 // GenerateKey returns a new random 32-byte gossip key (AES-256).
 func GenerateKey() ([]byte, error) {
 	k := make([]byte, 32)
@@ -101,7 +91,7 @@ type NodeState struct {
 	ConfigHash   string                           `json:"config_hash,omitempty"`
 	AppliedSeq   uint64                           `json:"applied_seq,omitempty"`
 	AppliedHash  string                           `json:"applied_hash,omitempty"`
-	Mode         string                           `json:"mode,omitempty"`
+	Mode         Mode                             `json:"mode,omitempty"`
 	Witness      bool                             `json:"witness,omitempty"`
 	Leaving      bool                             `json:"leaving,omitempty"` // the node is leaving on purpose
 }
@@ -137,12 +127,15 @@ func encodeState(s NodeState) ([]byte, error) {
 	return b, nil
 }
 
+// MemberState is a gossip member's state as a node sees it.
+type MemberState string
+
 // Member states as Member.State reports them.
 const (
-	MemberAlive   = "alive"
-	MemberSuspect = "suspect"
-	MemberDead    = "dead"
-	MemberLeft    = "left"
+	MemberAlive   MemberState = "alive"
+	MemberSuspect MemberState = "suspect"
+	MemberDead    MemberState = "dead"
+	MemberLeft    MemberState = "left"
 )
 
 // GossipEvent is one membership change seen by this node.
@@ -195,8 +188,8 @@ type memberInfo struct {
 	alive   bool // memberlist lists it
 	left    bool
 	lastAck time.Time
-	since   time.Time // when it (re)joined
-	state   string    // last reported, for change events
+	since   time.Time   // when it (re)joined
+	state   MemberState // last reported, for change events
 }
 
 // newGossip prepares a Gossip; start makes it listen.
@@ -230,14 +223,13 @@ func (g *Gossip) start(cfg gossipConfig) error {
 		}
 		mc.AdvertiseAddr, mc.AdvertisePort = ah, ap
 	}
-	mc.ProbeInterval = orDur(cfg.ProbeInterval, defaultProbeInterval)
-	mc.ProbeTimeout = orDur(cfg.ProbeTimeout, defaultProbeTimeout)
-	mc.GossipInterval = orDur(cfg.GossipInterval, defaultGossipInterval)
-	mc.PushPullInterval = orDur(cfg.PushPullInterval, defaultPushPullInterval)
-	mc.SuspicionMult = defaultSuspicionMult
-	if cfg.SuspicionMult > 0 {
-		mc.SuspicionMult = cfg.SuspicionMult
-	}
+	// The timings come from the parsed config (config.Default holds their
+	// defaults, with the reasons); config.Validate keeps them positive.
+	mc.ProbeInterval = cfg.ProbeInterval
+	mc.ProbeTimeout = cfg.ProbeTimeout
+	mc.GossipInterval = cfg.GossipInterval
+	mc.PushPullInterval = cfg.PushPullInterval
+	mc.SuspicionMult = cfg.SuspicionMult
 	mc.TCPTimeout = 2 * time.Second
 	g.probeIv, g.probeTo = mc.ProbeInterval, mc.ProbeTimeout
 	if cfg.Key != nil {
@@ -271,13 +263,6 @@ func (g *Gossip) memberlist() *memberlist.Memberlist {
 		return nil
 	}
 	return g.ml
-}
-
-func orDur(d, def time.Duration) time.Duration {
-	if d > 0 {
-		return d
-	}
-	return def
 }
 
 func splitHostPort(hp, field string) (string, int, error) {
@@ -468,7 +453,7 @@ func (g *Gossip) suspectAfter(members int) time.Duration {
 }
 
 // memberState must be called with g.mu held.
-func (g *Gossip) memberState(mi *memberInfo, now time.Time) string {
+func (g *Gossip) memberState(mi *memberInfo, now time.Time) MemberState {
 	switch {
 	case mi.left:
 		return MemberLeft

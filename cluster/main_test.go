@@ -3,10 +3,8 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -18,52 +16,38 @@ import (
 
 	"gwstated/cluster/clustertest"
 	"gwstated/config"
+	"gwstated/internal/testkit"
 	"gwstated/linkstate"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m, clustertest.IgnoreEtcd()...) }
 
-// testLog logs to stderr with GWSTATED_TEST_LOG=1, else nowhere.
-func testLog() *slog.Logger {
-	if os.Getenv("GWSTATED_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+// testLog is testkit.Log: GWSTATED_TEST_LOG=1 shows the records.
+func testLog() *slog.Logger { return testkit.Log() }
 
 var clusterSeq atomic.Int64
 
-// testConfig is one node's config of a test cluster on loopback.
+// testConfig is one node's config of a test cluster on loopback: the
+// defaults (config.Default), with gossip and etcd timings short enough for
+// tests and no flap damping, so tests flip links at will.
 func testConfig(t testing.TB, cluster, node, keyFile string, eps []string) *config.Config {
-	return &config.Config{
-		Node: node,
-		Cluster: config.Cluster{
-			Name:       cluster,
-			Decide:     "any",
-			OnEtcdLoss: "hold",
-			Gossip: config.Gossip{
-				Bind:             "127.0.0.1:0",
-				KeyFile:          keyFile,
-				ProbeInterval:    100 * time.Millisecond,
-				ProbeTimeout:     50 * time.Millisecond,
-				SuspicionMult:    2,
-				GossipInterval:   50 * time.Millisecond,
-				PushPullInterval: time.Second,
-			},
-			Etcd: config.Etcd{
-				Endpoints:      eps,
-				DialTimeout:    500 * time.Millisecond,
-				RequestTimeout: time.Second,
-				SessionTTL:     time.Second,
-			},
-		},
-		Links: []config.Link{
-			{Name: "isp1", Interface: "em0", Tier: 1},
-			{Name: "isp2", Interface: "em1", Tier: 1},
-		},
-		AllDown: "all",
-		Nodes:   map[string]config.NodeSpec{},
+	cfg := config.Default()
+	cfg.Node = node
+	cfg.Cluster.Name = cluster
+	g := &cfg.Cluster.Gossip
+	g.Bind, g.KeyFile = "127.0.0.1:0", keyFile
+	g.ProbeInterval, g.ProbeTimeout, g.SuspicionMult = 100*time.Millisecond, 50*time.Millisecond, 2
+	g.GossipInterval, g.PushPullInterval = 50*time.Millisecond, time.Second
+	e := &cfg.Cluster.Etcd
+	e.Endpoints = eps
+	e.DialTimeout, e.RequestTimeout, e.SessionTTL = 500*time.Millisecond, time.Second, time.Second
+	cfg.Links = []config.Link{
+		{Name: "isp1", Interface: "em0", Tier: 1},
+		{Name: "isp2", Interface: "em1", Tier: 1},
 	}
+	cfg.Damping = config.Damping{}
+	cfg.Nodes = map[string]config.NodeSpec{}
+	return &cfg
 }
 
 func writeKey(t testing.TB) string {
@@ -167,15 +151,7 @@ func (c *tcluster) start(name string, edit func(*config.Config), opts ...Option)
 // waitFor polls cond until it holds or d passes.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		<-tick.C
-	}
+	testkit.WaitFor(t, d, what, cond)
 }
 
 // waitVerdict waits until tn's newest verdict satisfies cond and returns it.

@@ -189,7 +189,7 @@ func TestScenarioRandomLoss(t *testing.T) {
 	// The condition is the absence of events: watch for a transition for d.
 	err = Wait(ctx, d, "", func() (bool, error) {
 		for _, fw := range []string{FW1, FW2} {
-			if a, err := c.Applied(fw); err != nil || a != before {
+			if a, err := c.Applied(fw); err != nil || a.Seq != before.Seq || a.Hash != before.Hash {
 				return true, err
 			}
 		}
@@ -383,7 +383,7 @@ func TestScenarioEtcdMemberKilled(t *testing.T) {
 
 // loseQuorum kills two of the three etcd members and waits until both
 // firewalls' agents have noticed (mode hold or gossip).
-func loseQuorum(t *testing.T, c *Cluster, mode string) time.Time {
+func loseQuorum(t *testing.T, c *Cluster, mode cluster.Mode) time.Time {
 	t.Helper()
 	start := time.Now()
 	for _, m := range []string{"etcd-" + Witness, "etcd-" + FW2} {
@@ -392,9 +392,9 @@ func loseQuorum(t *testing.T, c *Cluster, mode string) time.Time {
 		}
 	}
 	for _, fw := range []string{FW1, FW2} {
-		waitLog(t, c, fw, start, 30*time.Second, "etcd unreachable, mode "+mode, func(r LogRecord) bool {
+		waitLog(t, c, fw, start, 30*time.Second, "etcd unreachable, mode "+string(mode), func(r LogRecord) bool {
 			m, _ := r.Attrs["mode"].(string)
-			return strings.HasPrefix(r.Msg, "etcd unreachable") && m == mode
+			return strings.HasPrefix(r.Msg, "etcd unreachable") && m == string(mode)
 		})
 	}
 	return start

@@ -15,7 +15,7 @@ import (
 )
 
 // Dir is the dir backend: it writes what pf would get into a directory, for
-// the lab, tests and dry runs on machines without pf (DESIGN.md, "dir
+// the lab, tests and dry runs on machines without pf (docs/DESIGN.md, "dir
 // backend"):
 //
 //	<dir>/<anchor>.conf   the anchor's rules, one file per anchor

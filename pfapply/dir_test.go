@@ -27,7 +27,7 @@ func dirFiles(t *testing.T, dir string) []string {
 	return names
 }
 
-// TestDirBackend: the files of DESIGN.md's contract, their content, no
+// TestDirBackend: the files of docs/DESIGN.md's contract, their content, no
 // temporary file left behind, applied.json written.
 func TestDirBackend(t *testing.T) {
 	ctx := context.Background()

@@ -57,7 +57,7 @@ func (w *watch) first(since time.Time, ok func(linkstate.Observation) bool) (sta
 
 // until waits, at most timeout, for an Observation emitted at or after
 // since that satisfies ok.
-func (w *watch) until(t *testing.T, since time.Time, timeout time.Duration, what string, ok func(linkstate.Observation) bool) stamped {
+func (w *watch) until(t testing.TB, since time.Time, timeout time.Duration, what string, ok func(linkstate.Observation) bool) stamped {
 	t.Helper()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
@@ -128,7 +128,7 @@ func testLog(t testing.TB) *slog.Logger {
 }
 
 // startProber runs a prober in fw1's namespace until the test ends.
-func startProber(t *testing.T, l *lab.Lab, cfg *config.Config) *watch {
+func startProber(t testing.TB, l *lab.Lab, cfg *config.Config) *watch {
 	t.Helper()
 	w, _ := startProberP(t, l, cfg)
 	return w

@@ -153,7 +153,7 @@ func printRenderText(std *stdio, cfg *config.Config, v linkstate.Verdict, rs pfa
 	fmt.Fprintf(std.out, "\ndefault route: %s\nhash: %s\n", route, rs.Hash)
 }
 
-// renderJSON is the --json form, as DESIGN.md's CLI contract gives it.
+// renderJSON is the --json form, as docs/DESIGN.md's CLI contract gives it.
 type renderJSON struct {
 	Anchors      map[string]string `json:"anchors"`
 	DefaultRoute string            `json:"default_route"`
