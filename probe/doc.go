@@ -97,8 +97,9 @@
 // that cannot be opened (address gone) marks its targets down at once and
 // is retried with back-off (WithRetry, 1 s doubling to 30 s). EPERM/EACCES
 // is ErrNoPrivilege and stops Run: "run as root or grant CAP_NET_RAW; on
-// OpenBSD run as root". An address resolved from the interface is kept
-// while the socket works; a failed send (no route) is a miss.
+// OpenBSD run as root". A failed send (no route) is a miss; after 64
+// failed sends in a row the socket is closed and opened again, its source
+// address resolved anew (the interface's address may have changed).
 //
 // # Spreading the requests
 //

@@ -120,7 +120,13 @@ type source struct {
 	targets []*target
 	retryAt time.Time
 	backoff time.Duration
+	failing atomic.Int32 // sends failed in a row
 }
+
+// reopenAfter is how many sends in a row may fail before a socket is
+// opened again, its source address resolved anew (the interface's address
+// may have changed).
+const reopenAfter = 64
 
 type sourceKey struct {
 	iface string
@@ -419,24 +425,43 @@ func (p *Prober) due(now time.Time) error {
 }
 
 // send sends the requests due (without p.mu); a request that cannot be
-// sent is a miss.
+// sent is a miss. A socket whose sends keep failing is closed and opened
+// again at once.
 func (p *Prober) send(out []outgoing, now time.Time) {
 	var failed []outgoing
+	var errs []error
 	for _, o := range out {
 		spec := &o.t.r.specs[o.t.j]
 		if err := o.ep.Send(spec.Target, o.t.id, o.seq); err != nil {
 			p.log.Debug("probe send failed", "link", spec.Link, "target", spec.Target, "err", err)
 			failed = append(failed, o)
+			errs = append(errs, err)
+		} else if o.t.src.failing.Load() != 0 {
+			o.t.src.failing.Store(0)
 		}
 	}
 	if len(failed) == 0 {
 		return
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, o := range failed {
+	var stale []Endpoint
+	for i, o := range failed {
 		o.t.trk.sendFailed(o.seq)
 		p.release(o.t, now)
+		s := o.t.src
+		if s.failing.Add(1) >= reopenAfter && s.ep == o.ep {
+			p.log.Warn("probe socket fails to send: opening it again", "link", s.src.Link, "interface", s.src.Interface,
+				"source", s.src.Addr, "err", errs[i])
+			stale = append(stale, s.ep)
+			s.ep, s.retryAt = nil, now
+			s.failing.Store(0)
+		}
+	}
+	p.mu.Unlock()
+	for _, ep := range stale { // Close waits for the receiver, which may wait for p.mu
+		if err := ep.Close(); err != nil {
+			p.log.Warn("probe: closing socket", "err", err)
+		}
 	}
 }
 

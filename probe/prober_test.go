@@ -304,3 +304,58 @@ func TestNewRejects(t *testing.T) {
 		}
 	}
 }
+
+// sendFailing's first endpoint cannot send (its address went away);
+// endpoints opened later can.
+type sendFailing struct {
+	fakeNet *fakeNet
+	mu      sync.Mutex
+	opens   int
+}
+
+func (f *sendFailing) Open(s Source, recv func(Reply)) (Endpoint, error) {
+	f.mu.Lock()
+	f.opens++
+	first := f.opens == 1
+	f.mu.Unlock()
+	ep, err := f.fakeNet.Open(s, recv)
+	if first {
+		return brokenEndpoint{ep}, err
+	}
+	return ep, err
+}
+
+type brokenEndpoint struct{ Endpoint }
+
+func (brokenEndpoint) Send(netip.Addr, uint16, uint64) error {
+	return errors.New("sendto: invalid argument")
+}
+
+// Sends that keep failing are misses (the target goes down on fall) and,
+// after reopenAfter of them, the socket is opened again, its source
+// resolved anew.
+func TestSendFailuresReopen(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := &config.Config{Links: []config.Link{link("isp1", "fast", "198.18.1.1")}}
+		tr := &sendFailing{fakeNet: newFakeNet()}
+		p, err := New(cfg, discard, WithTransport(tr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		params, _ := ParamsFor(cfg.Links[0])
+		rec := &recorder{t: t}
+		if err := runFor(t, p, rec, time.Duration(reopenAfter+20)*params.Interval); err != nil {
+			t.Fatal(err)
+		}
+		ch := rec.changes("isp1")
+		if len(ch) != 3 || ch[1].o.State != linkstate.Down || ch[2].o.State != linkstate.Up {
+			t.Fatalf("changes %+v: want unknown, down (sends fail), up (socket opened again)", ch)
+		}
+		if ch[1].o.Targets[0].Reason != string(ReasonFall) {
+			t.Errorf("down for %q, want fall", ch[1].o.Targets[0].Reason)
+		}
+		if tr.opens != 2 {
+			t.Errorf("%d opens, want 2", tr.opens)
+		}
+	})
+}
