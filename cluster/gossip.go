@@ -184,6 +184,10 @@ type Gossip struct {
 }
 
 type memberInfo struct {
+	// node is memberlist's Node as of its last join or update event,
+	// copied while memberlist holds its lock: push sends to this copy,
+	// since memberlist rewrites the Nodes that Members returns in place.
+	node    memberlist.Node
 	addr    string
 	alive   bool // memberlist lists it
 	left    bool
@@ -365,13 +369,18 @@ func (g *Gossip) push(s NodeState) {
 	if ml == nil {
 		return
 	}
-	var wg sync.WaitGroup
-	for _, m := range ml.Members() {
-		if m.Name == g.name {
-			continue
+	var to []memberlist.Node
+	g.mu.Lock()
+	for _, mi := range g.members {
+		if mi.alive && mi.node.Name != "" {
+			to = append(to, mi.node)
 		}
+	}
+	g.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, m := range to {
 		wg.Go(func() {
-			if err := ml.SendReliable(m, b); err != nil {
+			if err := ml.SendReliable(&m, b); err != nil {
 				g.log.Debug("gossip push failed; push-pull will carry it", "node", m.Name, "err", err)
 			}
 		})
@@ -572,6 +581,7 @@ func (e *gossipEvents) NotifyJoin(n *memberlist.Node) {
 	now := time.Now()
 	g.mu.Lock()
 	mi := g.memberLocked(n)
+	mi.node = *n
 	mi.addr, mi.alive, mi.left, mi.since = n.Address(), true, false, now
 	mi.state = MemberAlive
 	g.events = append(g.events, GossipEvent{Member: Member{Name: n.Name, Addr: mi.addr, State: MemberAlive}, Time: now})
@@ -614,7 +624,17 @@ func (e *gossipEvents) NotifyLeave(n *memberlist.Node) {
 	g.signal()
 }
 
-func (e *gossipEvents) NotifyUpdate(n *memberlist.Node) {}
+func (e *gossipEvents) NotifyUpdate(n *memberlist.Node) {
+	g := (*Gossip)(e)
+	if n.Name == g.name {
+		return
+	}
+	g.mu.Lock()
+	if mi := g.members[n.Name]; mi != nil {
+		mi.node, mi.addr = *n, n.Address()
+	}
+	g.mu.Unlock()
+}
 
 // gossipPing is memberlist's PingDelegate: it records direct probe answers.
 type gossipPing Gossip

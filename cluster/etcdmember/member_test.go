@@ -3,7 +3,6 @@ package etcdmember
 import (
 	"context"
 	"log/slog"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -22,14 +21,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m, clustertest.IgnoreEtcd().
 // testLog is testkit.Log: GWSTATED_TEST_LOG=1 shows the records.
 func testLog() *slog.Logger { return testkit.Log() }
 
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+func freeAddr(t *testing.T) string { return testkit.FreeAddr(t) }
 
 // TestEmbeddedThreeMembers starts fw1, fw2 and a witness as embedded
 // members from one config, as the three boxes would, and writes through
