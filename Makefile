@@ -12,7 +12,7 @@ all: build
 help:
 	@echo "make build      bin/gwstated and bin/gwctl"
 	@echo "make test       every test, with -race (lab tests need root: they skip otherwise)"
-	@echo "make bench      Decide, Render, probe and apply benchmarks"
+	@echo "make bench      Decide, Render, probe and apply benchmarks; the probing cost curve (root)"
 	@echo "make figures    cluster and probe measurements as benchmarks (etcd, netns lab: root)"
 	@echo "make demo       the two-firewall namespace lab demo (root)"
 	@echo "make demo-traffic  real traffic through the Linux pair (nft, keepalived) while isp1 is cut (root)"
@@ -34,6 +34,8 @@ test:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./linkstate/ ./pfapply/ ./agent/
 	$(GO) test -run '^$$' -bench TargetObserve -benchmem ./probe/
+	# the probing cost curve (1-64 links x 4 targets, 200 ms and 20 ms; netns lab, root; skips otherwise)
+	$(GO) test -run '^$$' -bench '^BenchmarkScale$$' -benchtime 1x ./probe/
 
 # The measurements for the report: verdict propagation and leader failover
 # on a three-member etcd, detection latency and 64-link load in the netns lab.

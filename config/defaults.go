@@ -19,17 +19,19 @@ const DefaultProfile = "default"
 // (probe.profile, default "default"); every probe field the link leaves at
 // zero takes the profile's value. Treat as read-only.
 var Profiles = map[string]Probe{
-	// default notices a dead link in about a second: the fall-th miss in a
-	// row is known timeout after it was sent, so a cut is detected
-	// (fall-1)·interval + timeout to fall·interval + timeout after it
-	// happened, 1.1–1.2 s; rise × interval = 0.5 s of answers bring it
-	// back. At 10% random loss a run of 8 misses starts about once in 10^8
-	// probes (≈0.009 false downs per target per day), and the 100-probe
-	// window (10 s) needs 40% loss to take a target down. The recipe pinged
-	// once every 10 s and flipped on one lost packet.
+	// default notices a dead link in under a second. The fall-th request
+	// after the last answer, unanswered for RTO — srtt + 4·rttvar of the
+	// answers, at least interval/2, at most timeout — takes a target
+	// down, so a cut is detected (fall-1)·interval + RTO to
+	// fall·interval + RTO after it happened: 0.75–0.85 s on a steady path;
+	// rise × interval = 0.5 s of answers bring it back. At 10% random
+	// loss a run of 8 misses starts about once in 10^8 probes (≈0.009
+	// false downs per target per day), and the 100-probe window (10 s)
+	// needs 40% loss to take a target down. The recipe pinged once every
+	// 10 s and flipped on one lost packet. See docs/probing.md.
 	DefaultProfile: {
 		Interval: 100 * time.Millisecond,
-		Timeout:  400 * time.Millisecond,
+		Timeout:  400 * time.Millisecond, // an answer within it counts; the most RTO can be
 		Fall:     8,
 		Rise:     5,
 		Window:   100, // 10 s of probes for loss and RTT
@@ -38,16 +40,33 @@ var Profiles = map[string]Probe{
 		RTTDown:  0,   // RTT does not decide
 	},
 	// fast is for links where half a second matters: 9 misses × 50 ms +
-	// 250 ms timeout notice a dead link in 0.65–0.7 s. Many short probes
-	// rather than a few long ones: at 10% random loss, 9 misses in a row
-	// happen about once in 10^9 probes (≈0.002 false downs per target per
-	// day) where 100 ms × 5 gave ~8 per day (probe package simulation).
+	// RTO (25 ms on a steady path) notice a dead link in 0.43–0.48 s.
+	// Many short probes rather than a few long ones: at 10% random loss,
+	// 9 misses in a row happen about once in 10^9 probes (≈0.002 false
+	// downs per target per day) where 100 ms × 5 gave ~8 per day.
 	"fast": {
 		Interval: 50 * time.Millisecond,
 		Timeout:  250 * time.Millisecond,
 		Fall:     9,
 		Rise:     6,  // 300 ms of answers
 		Window:   80, // 4 s of probes
+		LossDown: 40,
+		LossUp:   20,
+	},
+	// bfd detects a dead link about as fast as BFD does (50 ms × 3) while
+	// riding out random loss: 16 misses × 15 ms + RTO (7.5 ms on a steady
+	// path) is at most 0.25 s after the last answer, whatever the RTT; at
+	// 10% loss 16 misses in a row start about once in 10^16 probes (≈5e-10
+	// false downs per target per day), at 20% once in 10^11 (≈3e-5 per
+	// day). 67 probes a second per target; the 500-probe window (7.5 s)
+	// keeps the loss rule as calm at 20% loss as default's at 10%. See
+	// docs/probing.md for why 15 ms × 16 rather than 20 ms × 12.
+	"bfd": {
+		Interval: 15 * time.Millisecond,
+		Timeout:  100 * time.Millisecond,
+		Fall:     16,
+		Rise:     12,  // 180 ms of answers
+		Window:   500, // 7.5 s of probes
 		LossDown: 40,
 		LossUp:   20,
 	},

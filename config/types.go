@@ -101,7 +101,7 @@ type Link struct {
 
 // Probe configures how a link is probed. Zero fields take the profile's value.
 type Probe struct {
-	Profile  string        `mapstructure:"profile" json:"profile"` // default | fast
+	Profile  string        `mapstructure:"profile" json:"profile"` // default | fast | bfd
 	Targets  []netip.Addr  `mapstructure:"targets" json:"targets"` // default: the gateway
 	Need     int           `mapstructure:"need" json:"need"`       // targets that must be up for the link to be up
 	Interval time.Duration `mapstructure:"interval" json:"interval"`

@@ -11,77 +11,115 @@
 //     answers and window loss < LossUp → up. The misses of the run that
 //     took a target down on fall are "outage" misses that the loss rules
 //     ignore, so recovery after an outage of any length takes Rise answers,
-//     while a lossy target is judged on all its misses (see Target).
-//   - tracker (tracker.go) turns sends and replies into those results: a
-//     request unanswered after Timeout is a miss, a later answer is ignored,
-//     and results are released in send order (an answer to request k+1
-//     waits for request k's timeout), so "consecutive" means consecutive
-//     requests.
+//     while a lossy target is judged on all its misses (see Target). The
+//     window's sums are kept as results come and go: a result costs O(1)
+//     whatever the window's size.
+//   - tracker (tracker.go) turns sends and replies into those results, in
+//     send order. A request answered within Timeout is an answer, else a
+//     miss — that is what the window sees. The fall rule is on the time
+//     since the last answer: once the Fall-th request after the last
+//     answered one has gone unanswered for RTO (below), the run is
+//     released as Fall misses at once.
 //   - Link (link.go) aggregates k of n: up while ≥ Need targets are up, down
 //     once Need can no longer be met, unknown in between (at start).
-//   - Prober (prober.go) is the scheduler: one goroutine per link owns its
-//     trackers and state machines and emits; one goroutine per target runs
-//     the Transport. emit is never called concurrently; Seq increases by one
-//     per emitted Observation across the node.
-//   - ICMP (icmp.go) is the real Transport (pro-bing, privileged raw sockets,
-//     IPv4 and IPv6). Tests use a fake Transport inside testing/synctest
-//     bubbles, which is the fake clock of the scheduler.
+//   - Prober (prober.go) is the scheduler and owns all that state under one
+//     mutex: Run's goroutine sends every target's requests and releases
+//     misses at their deadlines (a heap of targets by next event, woken on a
+//     grid of min(interval/32, 5 ms) so that requests due together go out in
+//     one wake-up); each socket's receive goroutine feeds the replies in.
+//     emit is called with the state locked, so never concurrently; Seq
+//     increases by one per emitted Observation across the node.
+//   - Transport (transport.go) opens one Endpoint (socket) per source
+//     address — or per interface without one — and IP version, shared by
+//     every target probed from it; targets are told apart by echo
+//     identifier. ICMP (icmp.go) is the real one; tests use a fake one
+//     inside testing/synctest bubbles, which is the fake clock.
 //
 // # Detection time
 //
-// With requests every Interval, the first request sent after a hard cut is
-// known lost Timeout after it was sent, the Fall-th one (Fall-1)·Interval
-// later. So a cut is detected between (Fall-1)·Interval + Timeout and
-// Fall·Interval + Timeout after it happened: 1.1–1.2 s at the default
-// profile (100 ms × 8, timeout 400 ms), 0.65–0.7 s at fast (50 ms × 9,
-// timeout 250 ms). TestDetectionTime asserts the exact instant.
+// RTO is TCP's retransmission timeout (RFC 6298) over the target's
+// answers, srtt + 4·rttvar, at least Interval/2 and at most Timeout
+// (Timeout before the first answer). With requests every Interval, the
+// Fall-th request after the last answered one is sent (Fall-1)·Interval to
+// Fall·Interval after a hard cut and the target is down RTO later:
+// Fall·Interval + RTO - RTT after the last answer arrived, whatever the
+// path's RTT. On a steady path (RTO at its floor) that is 0.75–0.85 s from
+// the cut at the default profile (100 ms × 8), 0.43–0.48 s at fast
+// (50 ms × 9) and 0.23–0.25 s at bfd (15 ms × 16). TestDetectionTime
+// asserts the exact instant; a slow answer (a delay spike) breaks the run
+// as long as it comes within (Fall-1)·Interval + RTO, so only loss takes a
+// target down on fall.
 //
-// False downs: with random loss p, a run of Fall misses starts at a given
-// request with probability ≈ (1-p)·p^Fall. At 10% loss that is ≈0.008 per
-// target per day at the default profile (10 requests/s, Fall 8) and ≈0.002 at fast
-// (20 requests/s, Fall 9) — many short probes beat a few long ones.
+// False downs: with random loss q, a run of Fall misses starts at a given
+// request with probability (1-q)·q^Fall. At 10% loss that is ≈0.008 per
+// target per day at default, ≈0.002 at fast and ≈5e-10 at bfd; at 20%
+// loss bfd still gives ≈3e-5. docs/probing.md has the table;
+// TestSimulationFallRate checks the formula against a simulation and
+// TestSimulationBFD24h simulates 24 h of bfd at 10% and 20% loss.
+//
+// # Why not pro-bing
+//
+// pro-bing (v0.9.1) was the ICMP layer until issue 17. It fits one target
+// per Pinger: one raw socket, three goroutines (send ticker, receive loop
+// with a 100 ms read deadline, run loop) and a map of every unanswered
+// sequence number per target. Every raw ICMP socket receives every ICMP
+// packet for its address, so with 64 links × 4 targets sharing a source
+// each reply was copied to and parsed by 256 sockets, and 256 read
+// deadlines woke the process 2560 times a second: 16–26% of a core and
+// ~1100 goroutines for 1280 requests a second. pro-bing has no way to
+// share a socket between targets, to send on a caller's schedule or to
+// hand a reply to a caller's demultiplexer, so the transport now uses the
+// standard library's raw IP sockets and golang.org/x/net/ipv4, ipv6 for
+// the kernel ICMP filters directly (icmp.go, ~200 lines): 1 + (sockets)
+// goroutines, no read deadlines, each reply read once.
+//
+// # Sockets and filters
+//
+// Each socket is a raw ICMP socket bound to the source address, so it
+// receives only what is addressed to that address. An echo request carries
+// the target's identifier, the low 16 bits of its sequence number and a
+// payload of a per-process random token and the 64-bit sequence number;
+// the reader drops anything else (other pingers' replies, other ICMP
+// types). The kernel filters out everything but echo replies where it can:
+// ICMP6_FILTER (RFC 3542; Linux and the BSDs) and Linux's ICMP_FILTER for
+// IPv4. Without a filter (IPv4 on OpenBSD) the reader drops the rest
+// itself; the kernel filter is an optimisation, never the only path.
 //
 // # Source binding
 //
-// Each target's socket is bound to the link's source address —
+// Each socket is bound to the link's source address —
 // nodes.<node>.probe_source.<link> for targets of its IP version, else the
 // first global address of the link's interface of the target's version — so
 // a probe carries that link's source address and pf's route-to rules (the
 // pass-<link> anchors) send it out by that link; in the Linux lab, policy
 // routing plays that part. The interface itself is not forced (no
-// SO_BINDTODEVICE/IP_PKTINFO ifindex): that would be Linux-only.
+// SO_BINDTODEVICE/IP_PKTINFO ifindex): that would be Linux-only. A socket
+// that cannot be opened (address gone) marks its targets down at once and
+// is retried with back-off (WithRetry, 1 s doubling to 30 s). EPERM/EACCES
+// is ErrNoPrivilege and stops Run: "run as root or grant CAP_NET_RAW; on
+// OpenBSD run as root". A failed send (no route) is a miss; after 64
+// failed sends in a row the socket is closed and opened again, its source
+// address resolved anew (the interface's address may have changed).
 //
 // # Spreading the requests
 //
-// pro-bing v0.9.1 sends on a fixed time.Ticker per Pinger (ping.go,
-// runLoop) and has no per-send hook, so per-send jitter would need a
-// socket per request or a fork. Instead New spreads the first request of
-// every target evenly over the interval (target g of G starts at
-// g·Interval/G, plus a deterministic per-target nudge of up to half a slot
-// from an FNV hash of link and target); the tickers keep those phases, so 64
-// links × 4 targets at 200 ms send one request every ~0.8 ms, never in a
-// burst. Two nodes start at unrelated times, so they do not synchronise.
-//
-// # pro-bing details handled here
-//
-// One Pinger (one raw socket, Count -1) per target, RecordRtts/RecordTTLs
-// off. pro-bing keeps every unanswered sequence number for the Pinger's
-// life, so a Pinger is replaced (same phase) every 60 000 requests to bound
-// memory on a dead link. A failed send (OnSendError, e.g. no route) is a
-// miss. A Pinger that cannot start (address gone) marks its target down at
-// once and is retried with back-off (WithRetry, 1 s doubling to 30 s).
-// EPERM/EACCES on the socket is ErrNoPrivilege and stops Run: "run as root
-// or grant CAP_NET_RAW; on OpenBSD run as root".
+// New spreads the links evenly over the interval (link i of L starts at
+// i·Interval/L, plus a deterministic nudge of up to half a slot from an
+// FNV hash of the link's name), and every target keeps its link's phase:
+// a link's requests leave together from its socket and their replies come
+// back together, so one wake-up of the receiving goroutine reads them all
+// (recvmmsg where the system has it, through x/net's ReadBatch). The
+// scheduler records requests as sent under the lock and makes the system
+// calls after releasing it, so receiving is never held up by sending. Two
+// nodes start at unrelated times, so they do not synchronise.
 //
 // # Network namespaces (Linux lab)
 //
-// WithNetns(path) opens each socket inside the namespace bound at path: the
+// WithNetns(path) opens each socket inside the namespace bound at path: a
 // goroutine locks its OS thread, setns(2)s into the namespace, resolves the
-// source address and opens the socket there (pro-bing opens it in
-// RunWithContext, before calling OnSetup), and OnSetup setns(2)s back and
-// unlocks; a socket stays in the namespace it was created in. Should the
-// way back fail, the thread stays locked and dies with its goroutine.
-// Everything else of the process stays in its own namespace. The agent in
-// the lab runs as a separate process under `ip netns exec` instead and
-// needs no option.
+// source address, opens the socket, setns(2)s back and unlocks; a socket
+// stays in the namespace it was created in. Should the way back fail, the
+// thread stays locked and dies with that goroutine. Everything else of the
+// process stays in its own namespace. The agent in the lab runs as a
+// separate process under `ip netns exec` instead and needs no option.
 package probe

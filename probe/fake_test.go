@@ -1,7 +1,6 @@
 package probe
 
 import (
-	"context"
 	"net/netip"
 	"sync"
 	"time"
@@ -10,12 +9,14 @@ import (
 // behaviour decides the fate of one request: lost, or answered after rtt.
 type behaviour func(seq uint64, sent time.Time) (lost bool, rtt time.Duration)
 
-// fakeNet is a Transport for synctest bubbles: requests on a time.Ticker,
-// replies after the behaviour's RTT.
+// fakeNet is a Transport for synctest bubbles: every request's reply is
+// delivered after the behaviour's RTT by a time.AfterFunc, which runs on
+// the bubble's fake clock.
 type fakeNet struct {
 	mu     sync.Mutex
 	behave map[netip.Addr]behaviour
 	sends  map[netip.Addr][]time.Time
+	opens  []Source
 }
 
 func newFakeNet() *fakeNet {
@@ -34,65 +35,63 @@ func (f *fakeNet) sent(t netip.Addr) []time.Time {
 	return append([]time.Time(nil), f.sends[t]...)
 }
 
-func (f *fakeNet) Ping(ctx context.Context, spec Spec, h Handler) error {
-	select {
-	case <-ctx.Done():
+func (f *fakeNet) Open(src Source, recv func(Reply)) (Endpoint, error) {
+	f.mu.Lock()
+	f.opens = append(f.opens, src)
+	f.mu.Unlock()
+	return &fakeEndpoint{net: f, recv: recv, timers: map[*time.Timer]bool{}}, nil
+}
+
+type fakeEndpoint struct {
+	net    *fakeNet
+	recv   func(Reply)
+	mu     sync.Mutex
+	closed bool
+	timers map[*time.Timer]bool
+	wg     sync.WaitGroup
+}
+
+func (e *fakeEndpoint) Send(dst netip.Addr, id uint16, seq uint64) error {
+	now := time.Now()
+	f := e.net
+	f.mu.Lock()
+	b := f.behave[dst]
+	f.sends[dst] = append(f.sends[dst], now)
+	f.mu.Unlock()
+	lost, rtt := false, time.Duration(0)
+	if b != nil {
+		lost, rtt = b(seq, now)
+	}
+	if lost {
 		return nil
-	case <-time.After(spec.Offset):
 	}
-	tick := time.NewTicker(spec.Interval)
-	defer tick.Stop()
-	type reply struct {
-		seq uint64
-		at  time.Time
-		rtt time.Duration
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil
 	}
-	var queue []reply // in arrival order: RTTs here never reorder replies much; sorted on insert
-	wake := time.NewTimer(time.Hour)
-	defer wake.Stop()
-	var seq uint64
-	send := func() {
-		now := time.Now()
-		f.mu.Lock()
-		b := f.behave[spec.Target]
-		f.sends[spec.Target] = append(f.sends[spec.Target], now)
-		f.mu.Unlock()
-		h.Sent(seq, now)
-		lost, rtt := false, time.Duration(0)
-		if b != nil {
-			lost, rtt = b(seq, now)
-		}
-		if !lost {
-			r := reply{seq: seq, at: now.Add(rtt), rtt: rtt}
-			i := len(queue)
-			for i > 0 && queue[i-1].at.After(r.at) {
-				i--
-			}
-			queue = append(queue[:i], append([]reply{r}, queue[i:]...)...)
-		}
-		seq++
-	}
-	deliver := func() {
-		now := time.Now()
-		for len(queue) > 0 && !queue[0].at.After(now) {
-			h.Replied(queue[0].seq, queue[0].rtt, now)
-			queue = queue[1:]
-		}
-		if len(queue) > 0 {
-			wake.Reset(queue[0].at.Sub(now))
+	e.wg.Add(1)
+	var tm *time.Timer
+	tm = time.AfterFunc(rtt, func() {
+		defer e.wg.Done()
+		e.mu.Lock()
+		delete(e.timers, tm)
+		e.mu.Unlock()
+		e.recv(Reply{From: dst, ID: id, Seq: seq, At: time.Now()})
+	})
+	e.timers[tm] = true
+	return nil
+}
+
+func (e *fakeEndpoint) Close() error {
+	e.mu.Lock()
+	e.closed = true
+	for tm := range e.timers {
+		if tm.Stop() {
+			e.wg.Done()
 		}
 	}
-	send()
-	deliver()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-			send()
-			deliver()
-		case <-wake.C:
-			deliver()
-		}
-	}
+	e.mu.Unlock()
+	e.wg.Wait()
+	return nil
 }

@@ -81,13 +81,16 @@ func runFor(t *testing.T, p *Prober, rec *recorder, d time.Duration) error {
 	return err
 }
 
-// Exact detection time of a hard loss. With sends at s_k = start + offset +
-// k·interval and the first lost request j (the first sent at or after the
-// cut), the miss of request k is known at s_k + timeout, so the target — and
-// the link — goes down at s_(j+fall-1) + timeout: between
-// (fall-1)·interval + timeout and fall·interval + timeout after the cut.
+// Exact detection time of a hard loss. Requests go out at s_k =
+// start + offset + k·interval, rounded up to the scheduler's send grid; with j
+// the first request lost (the first sent at or after the cut), the
+// fall-th request after the last answer, j+fall-1, has gone unanswered
+// for RTO (the floor, interval/2: the fake RTT is a steady 2 ms) at
+// s_(j+fall-1) + RTO: the target — and the link — goes down then (on the
+// grid), between (fall-1)·interval + RTO and fall·interval + RTO (+ grid)
+// after the cut.
 func TestDetectionTime(t *testing.T) {
-	for _, name := range []string{"default", "fast"} {
+	for _, name := range []string{"default", "fast", "bfd"} {
 		t.Run(name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				start := time.Now()
@@ -112,19 +115,31 @@ func TestDetectionTime(t *testing.T) {
 					t.Fatalf("changes %+v, want unknown, up, down", ch)
 				}
 				offset := p.Specs()[0].Offset
-				j := (cut.Sub(start) - offset + params.Interval - 1) / params.Interval // first send at or after the cut
-				want := start.Add(offset + (j+time.Duration(params.Fall)-1)*params.Interval + params.Timeout)
+				send := func(k int) time.Time { return p.onSendGrid(start.Add(offset + time.Duration(k)*params.Interval)) }
+				if got := net.sent(gw); len(got) < 10 || !got[0].Equal(send(0)) || !got[9].Equal(send(9)) {
+					t.Fatalf("requests at %v..., want %v, %v, ...", got[:min(3, len(got))], send(0), send(1))
+				}
+				j := 0
+				for send(j).Before(cut) {
+					j++
+				}
+				rto := params.Interval / 2
+				want := p.onGrid(send(j + params.Fall - 1).Add(rto))
 				if !ch[2].at.Equal(want) || !ch[2].o.Since.Equal(want) {
 					t.Errorf("down emitted at %v (since %v), want %v", ch[2].at.Sub(start), ch[2].o.Since.Sub(start), want.Sub(start))
 				}
 				lat := ch[2].at.Sub(cut)
-				lo := time.Duration(params.Fall-1)*params.Interval + params.Timeout
-				hi := time.Duration(params.Fall)*params.Interval + params.Timeout
+				lo := time.Duration(params.Fall-1)*params.Interval + rto
+				hi := time.Duration(params.Fall)*params.Interval + rto + p.grid
 				if lat < lo || lat > hi {
 					t.Errorf("detection %v outside [%v, %v]", lat, lo, hi)
 				}
+				// From the last answer (request j-1's, 2ms after it was sent).
+				if last := ch[2].at.Sub(send(j - 1).Add(2 * time.Millisecond)); last > time.Duration(params.Fall)*params.Interval+rto+p.grid {
+					t.Errorf("detection %v after the last answer", last)
+				}
 				// Up after exactly rise answers: request rise-1 answered after 2ms.
-				wantUp := start.Add(offset + time.Duration(params.Rise-1)*params.Interval + 2*time.Millisecond)
+				wantUp := send(params.Rise - 1).Add(2 * time.Millisecond)
 				if !ch[1].at.Equal(wantUp) {
 					t.Errorf("up at %v, want %v", ch[1].at.Sub(start), wantUp.Sub(start))
 				}
@@ -187,8 +202,9 @@ func TestProberKOfN(t *testing.T) {
 	})
 }
 
-// Requests spread over the interval: 16 links × 4 targets never send two
-// requests within interval/(2·64) of each other in the first round.
+// Links spread over the interval: 16 links never send within
+// interval/(2·16) of each other in the first round; a link's targets share
+// its phase (one wake-up sends them, one reads their replies).
 func TestSpread(t *testing.T) {
 	var links []config.Link
 	for i := range 16 {
@@ -205,8 +221,11 @@ func TestSpread(t *testing.T) {
 		if s.Offset < 0 || s.Offset >= interval {
 			t.Errorf("spec %d offset %v outside [0, %v)", i, s.Offset, interval)
 		}
-		if i > 0 && s.Offset-specs[i-1].Offset < interval/time.Duration(2*len(specs)) {
-			t.Errorf("specs %d and %d %v apart", i-1, i, s.Offset-specs[i-1].Offset)
+		switch {
+		case i%4 != 0 && s.Offset != specs[i-1].Offset:
+			t.Errorf("targets of link %s at %v and %v", s.Link, specs[i-1].Offset, s.Offset)
+		case i > 0 && i%4 == 0 && s.Offset-specs[i-1].Offset < interval/time.Duration(2*len(links)):
+			t.Errorf("links %s and %s %v apart", specs[i-1].Link, s.Link, s.Offset-specs[i-1].Offset)
 		}
 	}
 	q, _ := New(&config.Config{Links: links}, discard, WithTransport(newFakeNet()))
@@ -219,7 +238,7 @@ func TestSpread(t *testing.T) {
 
 type failing struct{ err error }
 
-func (f failing) Ping(context.Context, Spec, Handler) error { return f.err }
+func (f failing) Open(Source, func(Reply)) (Endpoint, error) { return nil, f.err }
 
 func TestNoPrivilegeStopsRun(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -238,22 +257,22 @@ func TestNoPrivilegeStopsRun(t *testing.T) {
 	})
 }
 
-// flaky fails its first Ping and works afterwards.
+// flaky fails its first Open and works afterwards.
 type flaky struct {
 	fakeNet *fakeNet
 	mu      sync.Mutex
 	calls   int
 }
 
-func (f *flaky) Ping(ctx context.Context, s Spec, h Handler) error {
+func (f *flaky) Open(s Source, recv func(Reply)) (Endpoint, error) {
 	f.mu.Lock()
 	f.calls++
 	first := f.calls == 1
 	f.mu.Unlock()
 	if first {
-		return errors.New("bind: cannot assign requested address")
+		return nil, errors.New("bind: cannot assign requested address")
 	}
-	return f.fakeNet.Ping(ctx, s, h)
+	return f.fakeNet.Open(s, recv)
 }
 
 func TestTransportFailureIsDownThenRetried(t *testing.T) {
@@ -284,4 +303,59 @@ func TestNewRejects(t *testing.T) {
 			t.Errorf("%s: New: %v, want ErrConfig", name, err)
 		}
 	}
+}
+
+// sendFailing's first endpoint cannot send (its address went away);
+// endpoints opened later can.
+type sendFailing struct {
+	fakeNet *fakeNet
+	mu      sync.Mutex
+	opens   int
+}
+
+func (f *sendFailing) Open(s Source, recv func(Reply)) (Endpoint, error) {
+	f.mu.Lock()
+	f.opens++
+	first := f.opens == 1
+	f.mu.Unlock()
+	ep, err := f.fakeNet.Open(s, recv)
+	if first {
+		return brokenEndpoint{ep}, err
+	}
+	return ep, err
+}
+
+type brokenEndpoint struct{ Endpoint }
+
+func (brokenEndpoint) Send(netip.Addr, uint16, uint64) error {
+	return errors.New("sendto: invalid argument")
+}
+
+// Sends that keep failing are misses (the target goes down on fall) and,
+// after reopenAfter of them, the socket is opened again, its source
+// resolved anew.
+func TestSendFailuresReopen(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := &config.Config{Links: []config.Link{link("isp1", "fast", "198.18.1.1")}}
+		tr := &sendFailing{fakeNet: newFakeNet()}
+		p, err := New(cfg, discard, WithTransport(tr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		params, _ := ParamsFor(cfg.Links[0])
+		rec := &recorder{t: t}
+		if err := runFor(t, p, rec, time.Duration(reopenAfter+20)*params.Interval); err != nil {
+			t.Fatal(err)
+		}
+		ch := rec.changes("isp1")
+		if len(ch) != 3 || ch[1].o.State != linkstate.Down || ch[2].o.State != linkstate.Up {
+			t.Fatalf("changes %+v: want unknown, down (sends fail), up (socket opened again)", ch)
+		}
+		if ch[1].o.Targets[0].Reason != string(ReasonFall) {
+			t.Errorf("down for %q, want fall", ch[1].o.Targets[0].Reason)
+		}
+		if tr.opens != 2 {
+			t.Errorf("%d opens, want 2", tr.opens)
+		}
+	})
 }

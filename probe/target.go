@@ -94,6 +94,13 @@ type Target struct {
 	n      int // results in win
 	lastOK time.Time
 	outage bool // in the run of misses that took the target down
+
+	// Running sums over the window, so that a result costs O(1) whatever
+	// the window's size.
+	ord, ordLost int           // ordinary (not outage) results, and those lost
+	lost         int           // misses, outage misses included
+	okN          int           // answers
+	rttSum       time.Duration // of the answers
 }
 
 type slot struct {
@@ -131,7 +138,7 @@ func (t *Target) Observe(r Result) bool {
 	}
 	t.push(r)
 	if t.outage {
-		t.win[(t.head-1+len(t.win))%len(t.win)].outage = true
+		t.setOutage((t.head - 1 + len(t.win)) % len(t.win))
 	}
 	if t.miss >= t.p.Fall && t.state != linkstate.Down {
 		t.outage = true
@@ -168,10 +175,42 @@ func (t *Target) set(s linkstate.State, at time.Time, why Reason) bool {
 }
 
 func (t *Target) push(r Result) {
+	if t.n == len(t.win) { // the oldest result leaves the window
+		o := t.win[t.head]
+		if !o.outage {
+			t.ord--
+			if !o.OK {
+				t.ordLost--
+			}
+		}
+		if o.OK {
+			t.okN--
+			t.rttSum -= o.RTT
+		} else {
+			t.lost--
+		}
+	}
 	t.win[t.head] = slot{Result: r}
+	t.ord++
+	if r.OK {
+		t.okN++
+		t.rttSum += r.RTT
+	} else {
+		t.ordLost++
+		t.lost++
+	}
 	t.head = (t.head + 1) % len(t.win)
 	if t.n < len(t.win) {
 		t.n++
+	}
+}
+
+// setOutage marks the miss in win[i] as an outage miss.
+func (t *Target) setOutage(i int) {
+	if s := &t.win[i]; !s.outage && !s.OK {
+		s.outage = true
+		t.ord--
+		t.ordLost--
 	}
 }
 
@@ -179,27 +218,17 @@ func (t *Target) push(r Result) {
 // at most a window) as outage misses.
 func (t *Target) markOutage() {
 	for i := 1; i <= min(t.miss, t.n); i++ {
-		t.win[(t.head-i+len(t.win))%len(t.win)].outage = true
+		t.setOutage((t.head - i + len(t.win)) % len(t.win))
 	}
 }
 
 // ordinaryLoss is the loss in percent over the window's results that are
 // not outage misses, and how many there are.
 func (t *Target) ordinaryLoss() (float64, int) {
-	n, lost := 0, 0
-	t.each(func(s slot) {
-		if s.outage {
-			return
-		}
-		n++
-		if !s.OK {
-			lost++
-		}
-	})
-	if n == 0 {
+	if t.ord == 0 {
 		return 0, 0
 	}
-	return float64(lost) * 100 / float64(n), n
+	return float64(t.ordLost) * 100 / float64(t.ord), t.ord
 }
 
 // Loss is the window's loss in percent, outage misses included (0 with an
@@ -208,38 +237,16 @@ func (t *Target) Loss() float64 {
 	if t.n == 0 {
 		return 0
 	}
-	lost := 0
-	t.each(func(r slot) {
-		if !r.OK {
-			lost++
-		}
-	})
-	return float64(lost) * 100 / float64(t.n)
+	return float64(t.lost) * 100 / float64(t.n)
 }
 
 // RTT is the mean RTT of the window's answered results; ok is false when
 // there are none.
 func (t *Target) RTT() (time.Duration, bool) {
-	var sum time.Duration
-	n := 0
-	t.each(func(r slot) {
-		if r.OK {
-			sum += r.RTT
-			n++
-		}
-	})
-	if n == 0 {
+	if t.okN == 0 {
 		return 0, false
 	}
-	return sum / time.Duration(n), true
-}
-
-// each visits the window's results, oldest first.
-func (t *Target) each(f func(slot)) {
-	start := (t.head - t.n + len(t.win)) % len(t.win)
-	for i := range t.n {
-		f(t.win[(start+i)%len(t.win)])
-	}
+	return t.rttSum / time.Duration(t.okN), true
 }
 
 // slow reports a full window whose mean RTT is above RTTDown.

@@ -280,11 +280,11 @@ func TestLinkKOfN(t *testing.T) {
 }
 
 func TestTracker(t *testing.T) {
-	k := tracker{timeout: 500 * time.Millisecond}
+	k := tracker{timeout: 500 * time.Millisecond, fall: 10, floor: 50 * time.Millisecond}
 	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
 	k.sent(1, ms(0))
 	k.sent(2, ms(250))
-	k.replied(2, time.Millisecond) // answer to 2 before 1 is resolved: held
+	k.replied(2, ms(251)) // answer to 2 before 1 is resolved: held
 	if r := k.release(ms(251), nil); len(r) != 0 {
 		t.Fatalf("released %v before request 1 resolved", r)
 	}
@@ -292,12 +292,12 @@ func TestTracker(t *testing.T) {
 		t.Fatalf("deadline %v", d)
 	}
 	r := k.release(ms(500), nil)
-	if len(r) != 2 || r[0].OK || !r[1].OK {
-		t.Fatalf("release at timeout: %+v, want miss then answer", r)
+	if len(r) != 2 || r[0].OK || !r[1].OK || r[1].RTT != time.Millisecond {
+		t.Fatalf("release at timeout: %+v, want miss then answer (1ms)", r)
 	}
 	k.sent(3, ms(500))
-	k.replied(3, 600*time.Millisecond) // late
-	k.replied(99, 0)                   // unknown
+	k.replied(3, ms(1100)) // late
+	k.replied(99, ms(501)) // unknown
 	k.failed(4, ms(750))
 	r = k.release(ms(1000), nil)
 	if len(r) != 2 || r[0].OK || r[1].OK {
@@ -305,6 +305,78 @@ func TestTracker(t *testing.T) {
 	}
 	if _, ok := k.deadline(); ok {
 		t.Fatal("deadline with nothing outstanding")
+	}
+	// Recorded as sent, then the send failed: a miss at once.
+	k.sent(5, ms(1000))
+	k.sendFailed(5)
+	if r := k.release(ms(1000), nil); len(r) != 1 || r[0].OK {
+		t.Fatalf("failed send: %+v, want a miss", r)
+	}
+}
+
+// The fall rule: the fall-th request after the last answer, unanswered for
+// RTO (srtt + 4·rttvar, at least the floor), releases the run as misses
+// before the timeout; a slow answer within the run breaks it.
+func TestTrackerFall(t *testing.T) {
+	const fall = 3
+	iv := 20 * time.Millisecond
+	k := tracker{timeout: 100 * time.Millisecond, fall: fall, floor: iv / 2}
+	at := func(i int) time.Time { return t0.Add(time.Duration(i) * iv) }
+	if k.rto() != k.timeout {
+		t.Fatalf("rto before any answer %v, want the timeout", k.rto())
+	}
+	// Answers with RTT 1ms, then 2ms: srtt ≈ 1–2ms, RTO is the floor.
+	for i := range 20 {
+		k.sent(uint64(i), at(i))
+		k.replied(uint64(i), at(i).Add(time.Millisecond+time.Duration(i%2)*time.Millisecond))
+	}
+	if r := k.release(at(20), nil); len(r) != 20 {
+		t.Fatalf("released %d of 20 answers", len(r))
+	}
+	if k.rto() != iv/2 {
+		t.Fatalf("rto %v (srtt %v, rttvar %v), want the floor %v", k.rto(), k.srtt, k.rttvar, iv/2)
+	}
+	// A cut: requests 20, 21, 22 unanswered. Down at at(22) + RTO.
+	for i := 20; i < 23; i++ {
+		k.sent(uint64(i), at(i))
+	}
+	want := at(22).Add(iv / 2)
+	if d, _ := k.deadline(); !d.Equal(want) {
+		t.Fatalf("deadline %v, want %v (third request + RTO)", d.Sub(t0), want.Sub(t0))
+	}
+	if r := k.release(want.Add(-1), nil); len(r) != 0 {
+		t.Fatalf("released %+v before the fall", r)
+	}
+	if r := k.release(want, nil); len(r) != fall || r[0].OK || r[2].OK {
+		t.Fatalf("at the fall: %+v, want %d misses", r, fall)
+	}
+	// While down, the next requests wait for the timeout or for a full fall again.
+	k.sent(23, at(23))
+	if d, _ := k.deadline(); !d.Equal(at(23).Add(k.timeout)) {
+		t.Fatalf("deadline after a fall %v", d.Sub(t0))
+	}
+	if r := k.release(at(23).Add(iv), nil); len(r) != 0 {
+		t.Fatalf("released %+v early after a fall", r)
+	}
+	k.replied(23, at(23).Add(60*time.Millisecond)) // slow, within the timeout: an answer
+	if r := k.release(at(23).Add(60*time.Millisecond), nil); len(r) != 1 || !r[0].OK {
+		t.Fatalf("slow answer: %+v", r)
+	}
+
+	// A slow answer (60ms, beyond RTO) inside a run: no fall.
+	k2 := tracker{timeout: 100 * time.Millisecond, fall: fall, floor: iv / 2}
+	k2.sent(0, at(0))
+	k2.replied(0, at(0).Add(time.Millisecond))
+	k2.release(at(1), nil)
+	for i := 1; i <= fall; i++ {
+		k2.sent(uint64(i), at(i))
+	}
+	k2.replied(1, at(1).Add(45*time.Millisecond))
+	if r := k2.release(at(fall).Add(iv/2), nil); len(r) != 1 || !r[0].OK {
+		t.Fatalf("slow answer in the run: %+v, want it released as an answer and no fall", r)
+	}
+	if r := k2.release(at(fall).Add(iv/2), nil); len(r) != 0 {
+		t.Fatalf("%+v", r)
 	}
 }
 
@@ -343,4 +415,48 @@ func (a netipAddrs) parse() []netip.Addr {
 		out = append(out, netip.MustParseAddr(s))
 	}
 	return out
+}
+
+// The window's running sums equal a recount of the window after every
+// result, through outages (whose misses leave the loss rules) and
+// recoveries.
+func TestTargetWindowSums(t *testing.T) {
+	p := profile(t, "fast")
+	tg := NewTarget(p)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range 20000 {
+		var ok bool
+		switch phase := (i / 500) % 4; phase {
+		case 0, 2:
+			ok = rng.Float64() >= 0.1 // 10% loss
+		case 1:
+			ok = (i/50)%2 == 0 // outages of 50 results
+		case 3:
+			ok = rng.Float64() >= 0.5
+		}
+		tg.Observe(Result{At: t0.Add(time.Duration(i) * p.Interval), OK: ok, RTT: time.Duration(1+rng.IntN(50)) * time.Millisecond})
+		n, lost, ord, ordLost, okN := 0, 0, 0, 0, 0
+		var sum time.Duration
+		start := (tg.head - tg.n + len(tg.win)) % len(tg.win)
+		for k := range tg.n {
+			s := tg.win[(start+k)%len(tg.win)]
+			n++
+			if s.OK {
+				okN++
+				sum += s.RTT
+			} else {
+				lost++
+			}
+			if !s.outage {
+				ord++
+				if !s.OK {
+					ordLost++
+				}
+			}
+		}
+		if n != tg.n || lost != tg.lost || ord != tg.ord || ordLost != tg.ordLost || okN != tg.okN || sum != tg.rttSum {
+			t.Fatalf("after result %d: sums n %d lost %d ord %d ordLost %d ok %d rtt %v; recount %d %d %d %d %d %v",
+				i, tg.n, tg.lost, tg.ord, tg.ordLost, tg.okN, tg.rttSum, n, lost, ord, ordLost, okN, sum)
+		}
+	}
 }

@@ -1,7 +1,6 @@
 package probe
 
 import (
-	"context"
 	"errors"
 	"net/netip"
 	"time"
@@ -10,7 +9,7 @@ import (
 // ErrNoPrivilege is returned (wrapped) when raw ICMP sockets are refused.
 var ErrNoPrivilege = errors.New("raw ICMP sockets are not permitted: run as root or grant CAP_NET_RAW (setcap cap_net_raw+ep on the binary); on OpenBSD run as root")
 
-// Spec is what a Transport needs to probe one target.
+// Spec describes one probed target (Prober.Specs).
 type Spec struct {
 	Link      string
 	Interface string     // the link's interface: its address is the source when Source is not set
@@ -20,20 +19,43 @@ type Spec struct {
 	Offset    time.Duration // before the first request
 }
 
-// Handler receives a target's events. Sequence numbers increase by one per
-// request over the whole life of the target, across socket restarts.
-type Handler interface {
-	Sent(seq uint64, at time.Time)
-	Replied(seq uint64, rtt time.Duration, at time.Time)
-	SendFailed(seq uint64, at time.Time, err error)
+// Source is where an Endpoint sends from: Addr, or when Addr is not set
+// the first address of Interface of the IP version V6 (global before
+// link-local; link-local only for link-local targets).
+type Source struct {
+	Link      string // for messages
+	Interface string
+	Addr      netip.Addr
+	V6        bool
+	LinkLocal bool // a link-local address will do (the link probes a link-local target)
 }
 
-// Transport sends echo requests. Ping probes spec.Target every
-// spec.Interval, the first after spec.Offset, until ctx ends (then it
-// returns nil), reporting to h. It returns an error when the target cannot
-// be probed at all (no source address, socket refused: wrap
-// ErrNoPrivilege); the prober then marks the target down and calls Ping
-// again after a back-off.
+// Reply is an echo reply received by an Endpoint.
+type Reply struct {
+	From netip.Addr
+	ID   uint16 // the echo identifier the request was sent with
+	Seq  uint64
+	At   time.Time // when it was read
+}
+
+// Transport opens endpoints that send echo requests and receive the
+// replies. The Prober opens one per source address and IP version — not
+// one per target — and tells its targets apart by echo identifier.
 type Transport interface {
-	Ping(ctx context.Context, spec Spec, h Handler) error
+	// Open returns an endpoint sending from src. Every echo reply it
+	// receives is passed to recv (from a goroutine the endpoint owns and
+	// Close waits for), whatever its identifier: recv ignores the ones it
+	// does not know. Open fails when the source cannot be used (no
+	// address, bind refused: the prober retries with back-off) or raw
+	// ICMP is refused (wrap ErrNoPrivilege: the prober stops).
+	Open(src Source, recv func(Reply)) (Endpoint, error)
+}
+
+// Endpoint is one source's socket.
+type Endpoint interface {
+	// Send sends echo request seq with identifier id to dst. An error
+	// (no route, ...) makes the request a miss.
+	Send(dst netip.Addr, id uint16, seq uint64) error
+	// Close stops receiving and waits until recv is no longer called.
+	Close() error
 }

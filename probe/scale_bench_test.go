@@ -1,0 +1,164 @@
+package probe_test
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"syscall"
+	"testing"
+	"time"
+
+	"gwstated/config"
+	"gwstated/lab"
+	"gwstated/linkstate"
+	"gwstated/probe"
+)
+
+// BenchmarkScale is the probing cost curve: process CPU time (getrusage,
+// user+sys, so other processes on the machine do not count) per second of
+// wall clock, and the goroutines the prober added, for 1, 4, 16 and 64
+// links × 4 targets at a 200 ms interval and at the bfd profile's 20 ms,
+// real ICMP from fw1's namespace to addresses on isp1's loopback. Each
+// link sends from an address of its own (64 sockets at 64 links), as on a
+// firewall with one uplink per link. One iteration is a 3 s window
+// (GWSTATED_SCALE_WINDOW):
+//
+//	go test -run '^$' -bench Scale -benchtime 1x ./probe/        (root)
+//
+// GWSTATED_PROFILE_DIR=dir writes CPU and goroutine profiles of each run
+// there. GWSTATED_SCALE_NOREPLY=1 has isp1 drop the requests on arrival
+// (after the links came up), to tell the cost of the lab's answering
+// namespace and of the replies from the rest: in the lab, the kernel
+// answers inside the prober's sendto.
+func BenchmarkScale(b *testing.B) {
+	l := lab.Start(b, lab.Options{ISPs: 1, Firewalls: 1, NoWitness: true, NoLAN: true})
+	ctx := context.Background()
+	u := l.Uplink("fw1", "isp1")
+	const maxLinks, perLink = 64, 4
+	window := 3 * time.Second
+	if d, err := time.ParseDuration(os.Getenv("GWSTATED_SCALE_WINDOW")); err == nil {
+		window = d
+	}
+	var sources []netip.Addr
+	for i := range maxLinks {
+		for j := range perLink {
+			a := netip.AddrFrom4([4]byte{198, 19, byte(i), byte(j + 1)})
+			if err := l.IP(ctx, "isp1", "addr", "add", a.String()+"/32", "dev", "lo"); err != nil {
+				b.Fatal(err)
+			}
+		}
+		// A source address per link on the uplink's segment.
+		s := netip.AddrFrom4([4]byte{198, 18, 1, byte(100 + i)})
+		if err := l.IP(ctx, "fw1", "addr", "add", s.String()+"/24", "dev", u.Interface); err != nil {
+			b.Fatal(err)
+		}
+		sources = append(sources, s)
+	}
+	for _, iv := range []time.Duration{200 * time.Millisecond, 20 * time.Millisecond} {
+		for _, n := range []int{1, 4, 16, 64} {
+			b.Run(fmt.Sprintf("interval=%v/links=%d", iv, n), func(b *testing.B) {
+				cfg := &config.Config{Node: "fw1", Nodes: map[string]config.NodeSpec{"fw1": {ProbeSource: map[string]netip.Addr{}}}}
+				for i := range n {
+					name := fmt.Sprintf("l%d", i)
+					link := config.Link{Name: name, Interface: u.Interface, Gateway: u.Addr4,
+						Probe: config.Probe{Profile: "bfd", Interval: iv, Need: perLink}}
+					if iv >= 100*time.Millisecond {
+						link.Probe.Timeout, link.Probe.Fall = 2*iv, 5
+					}
+					for j := range perLink {
+						link.Probe.Targets = append(link.Probe.Targets, netip.AddrFrom4([4]byte{198, 19, byte(i), byte(j + 1)}))
+					}
+					cfg.Links = append(cfg.Links, link)
+					cfg.Nodes["fw1"].ProbeSource[name] = sources[i]
+				}
+				runtime.GC()
+				g0 := runtime.NumGoroutine()
+				w, p := startProberP(b, l, cfg, probe.WithHeartbeat(probe.DefaultHeartbeat)) // the agent's
+				w.untilLatest(b, 30*time.Second, "every link up", func(m map[string]linkstate.Observation) bool {
+					for _, o := range m {
+						if o.State != linkstate.Up {
+							return false
+						}
+					}
+					return len(m) == n
+				})
+				goroutines := runtime.NumGoroutine() - g0
+				noReply := os.Getenv("GWSTATED_SCALE_NOREPLY") == "1"
+				if noReply {
+					// isp1 drops the requests on arrival: what is left is
+					// the prober and the sending half of the kernel's work.
+					if err := l.Loss(ctx, "isp1", 100); err != nil {
+						b.Fatal(err)
+					}
+					b.Cleanup(func() { _ = l.Restore(ctx, "isp1") })
+				}
+				stop := profile(b, fmt.Sprintf("%v-%d", iv, n))
+				u0, s0 := rusageSplit()
+				t0 := time.Now()
+				for b.Loop() {
+					time.Sleep(window) // the measurement window, not a synchronisation
+				}
+				u1, s1 := rusageSplit()
+				wall := time.Since(t0)
+				user, sys := u1-u0, s1-s0
+				stop()
+				downs := 0
+				w.mu.Lock()
+				for _, s := range w.hist {
+					if s.at.After(t0) && s.o.State != linkstate.Up {
+						downs++
+					}
+				}
+				w.mu.Unlock()
+				b.ReportMetric(100*(user+sys).Seconds()/wall.Seconds(), "cpu%")
+				b.ReportMetric(100*user.Seconds()/wall.Seconds(), "user%")
+				b.ReportMetric(100*sys.Seconds()/wall.Seconds(), "sys%")
+				b.ReportMetric(float64(goroutines), "goroutines")
+				b.ReportMetric(float64(p.Sockets()), "sockets")
+				b.ReportMetric(float64(n*perLink)*float64(time.Second/iv), "probes/s")
+				b.ReportMetric(float64(downs), "not-up")
+				b.ReportMetric(0, "ns/op")
+				if downs > 0 && !noReply {
+					b.Errorf("%d observations not up on a clean network", downs)
+				}
+			})
+		}
+	}
+}
+
+// profile starts a CPU profile into GWSTATED_PROFILE_DIR; the returned
+// func stops it and writes the goroutine profile.
+func profile(b *testing.B, name string) func() {
+	dir := os.Getenv("GWSTATED_PROFILE_DIR")
+	if dir == "" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(dir, "cpu-"+name+".pprof"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+		g, err := os.Create(filepath.Join(dir, "goroutine-"+name+".txt"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer g.Close()
+		_ = pprof.Lookup("goroutine").WriteTo(g, 1)
+	}
+}
+
+// rusageSplit is the process's user and system CPU time so far.
+func rusageSplit() (user, sys time.Duration) {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
+}
