@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -106,6 +107,11 @@ type agent struct {
 	embErr   <-chan error // the embedded etcd member's fatal errors
 	attempt  int          // failed applies in a row of the current verdict
 	retryDue bool         // an apply just failed: (re)arm the retry timer
+
+	// Demotion hold (see demote): when this node's current impairment
+	// began, and when a demotion still held back falls due (zero: none).
+	impairedSince time.Time
+	demoteDue     time.Time
 }
 
 // Run runs the agent until ctx ends: on start it applies the last verdict

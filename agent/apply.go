@@ -47,7 +47,7 @@ func (a *agent) apply(ctx context.Context, node Node) {
 		if err := writeState(a.o.StateDir, stateFile{Verdict: a.cur, Hash: res.Hash, Time: rec.Time}); err != nil {
 			log.Warn("cannot save the local state file; a restart without etcd would start without it", "err", err)
 		}
-		a.demote(ctx, v)
+		a.demote(ctx, v, time.Now())
 	}
 	a.lastRec = &rec
 	if a.o.Applied != nil {
@@ -72,14 +72,41 @@ func (a *agent) report(ctx context.Context, node Node, rec cluster.AppliedRecord
 
 // demote lowers this node's CARP (or VRRP) priority while it is impaired (it sees an
 // up link down) so the healthy peer becomes master, and undoes it after.
-func (a *agent) demote(ctx context.Context, v linkstate.Verdict) {
+//
+// A demotion is held back while the impairment is younger than the
+// impaired links' detection time (Link.Settle: fall × interval + timeout):
+// when a link dies for both firewalls, one of them sees it first and is
+// "impaired" only until the other's probes agree, a fraction of a second
+// later. Demoting at once would move the shared address to the peer and
+// back for every link that fails for everyone. A real one-sided failure
+// outlasts the hold and is demoted when it falls due (demoteDue, armed by
+// the loop). Taking a demotion back is never held.
+func (a *agent) demote(ctx context.Context, v linkstate.Verdict, now time.Time) {
 	if a.red == nil {
 		return
 	}
 	var impaired []string
+	var hold time.Duration
 	for _, im := range v.Impaired {
 		if im.Node == a.cfg.Node {
 			impaired = append(impaired, im.Link)
+			if l, ok := a.cfg.Link(im.Link); ok {
+				hold = max(hold, l.Settle())
+			}
+		}
+	}
+	a.demoteDue = time.Time{}
+	if len(impaired) == 0 {
+		a.impairedSince = time.Time{}
+	} else {
+		if a.impairedSince.IsZero() {
+			a.impairedSince = now
+		}
+		if due := a.impairedSince.Add(hold); now.Before(due) && !a.red.Demoted() {
+			a.demoteDue = due
+			a.log.Info("this node sees a link down that the cluster still has up; demoting unless its peers agree first",
+				"links", impaired, "in", due.Sub(now).Round(time.Millisecond))
+			return
 		}
 	}
 	changed, err := a.red.Demote(ctx, len(impaired) > 0)

@@ -88,6 +88,10 @@ func (a *agent) loop(ctx context.Context) error {
 	defer drift.Stop()
 	slow := time.NewTicker(2 * time.Second) // CARP state and status metrics
 	defer slow.Stop()
+	demote := time.NewTimer(time.Hour) // a demotion held back (see demote)
+	demote.Stop()
+	defer demote.Stop()
+	var demoteArmed time.Time
 	for {
 		g := a.gen
 		verdicts := g.node.Verdicts()
@@ -123,6 +127,11 @@ func (a *agent) loop(ctx context.Context) error {
 			a.apply(ctx, g.node)
 		case <-retry.C:
 			a.apply(ctx, g.node)
+		case <-demote.C:
+			demoteArmed = time.Time{}
+			if a.dp != nil && a.attempt == 0 {
+				a.demote(ctx, a.applied, time.Now())
+			}
 		case <-drift.C:
 			a.repair(ctx)
 		case <-slow.C:
@@ -134,6 +143,12 @@ func (a *agent) loop(ctx context.Context) error {
 			if a.reload(ctx) {
 				drift.Stop()
 				drift = newTicker(a.cfg.PF.DriftInterval)
+			}
+		}
+		if a.demoteDue != demoteArmed {
+			demote.Stop()
+			if demoteArmed = a.demoteDue; !demoteArmed.IsZero() {
+				demote.Reset(time.Until(demoteArmed))
 			}
 		}
 		if a.retryDue {
