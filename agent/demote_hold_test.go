@@ -25,7 +25,7 @@ func (r *countingRed) Demote(_ context.Context, impaired bool) (bool, error) {
 	r.demoted = impaired
 	return changed, nil
 }
-func (r *countingRed) Demoted() bool                          { return r.demoted }
+func (r *countingRed) Demoted() bool                         { return r.demoted }
 func (r *countingRed) Roles(context.Context) ([]Role, error) { return nil, nil }
 
 // TestDemoteHold: an impairment that the peers' probes confirm within the

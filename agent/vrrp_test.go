@@ -95,9 +95,12 @@ func TestAgentVRRP(t *testing.T) {
 		t.Errorf("healthy: track file %q, want 0", got)
 	}
 	send(2, true)
-	if got := file(); got != "50\n" {
-		t.Errorf("impaired: track file %q, want 50", got)
+	// The demotion is held back for the link's detection time (see
+	// agent.demote), then written.
+	if got := file(); got != "0\n" {
+		t.Errorf("just impaired: track file %q, want 0 during the hold", got)
 	}
+	testkit.WaitFor(t, 15*time.Second, "track file 50 after the hold", func() bool { return file() == "50\n" })
 	testkit.WaitFor(t, 15*time.Second, "role MASTER", func() bool {
 		r := node.role()
 		return len(r) == 1 && r[0] == cluster.CARPStatus{Interface: "vrrp", State: "MASTER"}
