@@ -122,7 +122,7 @@ func Run(ctx context.Context, o Options) error {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	a.m = newMetrics(reg)
+	a.m = newMetrics(reg, cfg)
 	if o.StateDir == "" {
 		return fmt.Errorf("%w: no state directory (--state-dir)", ErrConfig)
 	}
@@ -419,7 +419,7 @@ func (a *agent) apply(ctx context.Context, node Node) {
 				log.Info("link verdict", "link", name, "state", lv.State, "reason", lv.Reason)
 			}
 		}
-		a.m.verdictApplied(a.applied, v)
+		a.m.verdictApplied(a.applied, v, rs.Hash)
 		a.applied = v
 		if err := writeState(a.o.StateDir, stateFile{Verdict: a.cur, Hash: rs.Hash, Time: rec.Time}); err != nil {
 			log.Warn("cannot save the local state file; a restart without etcd would start without it", "err", err)
@@ -538,6 +538,7 @@ func (a *agent) reload(ctx context.Context) bool {
 	a.m.reloads.WithLabelValues("ok").Inc()
 	old := a.cfg
 	a.cfg = cfg
+	a.m.config(cfg)
 	if cfg.Hash() == old.Hash() {
 		a.log.Info("config reloaded: unchanged")
 		return false

@@ -2,7 +2,9 @@
 # Installs what the namespace lab, the tests and the man-page checks need on
 # a Debian or Ubuntu machine, when it is missing: iproute2 (ip), nftables
 # (nft), iputils-ping (the ifstated baseline of make lab-bench), mandoc and
-# python3 (the pf.conf grammar checker). Used by make demo, make lab-bench
+# python3 (the pf.conf grammar checker), and for the deploy tests promtool
+# (prometheus), systemd-analyze, dpkg-deb, lintian, fakeroot, zsh and
+# bash-completion. Used by make demo, make lab-bench
 # and .ci/run. Needs root for apt-get; prints what to install otherwise.
 set -euo pipefail
 
@@ -12,6 +14,15 @@ command -v nft     >/dev/null 2>&1 || missing+=(nftables)
 command -v ping    >/dev/null 2>&1 || missing+=(iputils-ping)
 command -v mandoc  >/dev/null 2>&1 || missing+=(mandoc)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+# deploy tests (issue 16): alert unit tests, unit checks, .deb build and lint,
+# the completion scripts
+command -v promtool       >/dev/null 2>&1 || missing+=(prometheus)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v dpkg-deb       >/dev/null 2>&1 || missing+=(dpkg)
+command -v lintian        >/dev/null 2>&1 || missing+=(lintian)
+command -v fakeroot       >/dev/null 2>&1 || missing+=(fakeroot)
+command -v zsh            >/dev/null 2>&1 || missing+=(zsh)
+[ -f /usr/share/bash-completion/bash_completion ] || missing+=(bash-completion)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
