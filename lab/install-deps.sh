@@ -3,9 +3,8 @@
 # a Debian or Ubuntu machine, when it is missing: iproute2 (ip), nftables
 # (nft), iputils-ping (the ifstated baseline of make lab-bench), mandoc and
 # python3 (the pf.conf grammar checker), and for the deploy tests promtool
-# (prometheus), systemd-analyze, dpkg-deb, lintian, fakeroot, zsh and
-# bash-completion. Used by make demo, make lab-bench
-# and .ci/run. Needs root for apt-get; prints what to install otherwise.
+# (prometheus), systemd-analyze, dpkg-deb, lintian, fakeroot and zsh.
+# Used by make demo, make lab-bench and .ci/run. Needs root for apt-get; prints what to install otherwise.
 set -euo pipefail
 
 missing=()
@@ -22,7 +21,6 @@ command -v dpkg-deb       >/dev/null 2>&1 || missing+=(dpkg)
 command -v lintian        >/dev/null 2>&1 || missing+=(lintian)
 command -v fakeroot       >/dev/null 2>&1 || missing+=(fakeroot)
 command -v zsh            >/dev/null 2>&1 || missing+=(zsh)
-[ -f /usr/share/bash-completion/bash_completion ] || missing+=(bash-completion)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
