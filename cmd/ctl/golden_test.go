@@ -21,7 +21,12 @@ import (
 // go test ./cmd/ctl -run TestName -update, then read the diff.
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m, clustertest.IgnoreEtcd()...) }
+func TestMain(m *testing.M) {
+	if os.Getenv(runAsGwctl) == "1" {
+		main() // the completion tests run this binary as gwctl (completion_test.go)
+	}
+	goleak.VerifyTestMain(m, clustertest.IgnoreEtcd()...)
+}
 
 // checkGolden compares got with testdata/name, or rewrites it with -update.
 func checkGolden(t *testing.T, name, got string) {
