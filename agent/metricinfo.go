@@ -16,7 +16,7 @@ import (
 // MetricInfo describes one metric family the agent exports.
 type MetricInfo struct {
 	Name    string
-	Type    string   // counter, gauge, histogram
+	Type    string // counter, gauge, histogram
 	Help    string
 	Labels  []string // sorted, the constant labels cluster and node included
 	Witness bool     // a witness exports it too
