@@ -12,7 +12,7 @@ set -eu
 [ $# -eq 4 ] || { echo "usage: $0 ARCH VERSION BINDIR OUTDIR" >&2; exit 2; }
 arch=$1 version=$2 bindir=$3 outdir=$4
 : "${SOURCE_DATE_EPOCH:?set SOURCE_DATE_EPOCH (git log -1 --format=%ct)}"
-maintainer=${DEB_MAINTAINER:-gwstated maintainers <gwstated@localhost>}
+maintainer=${DEB_MAINTAINER:-gwstated maintainers <maintainers@gwstated.invalid>}
 homepage=${DEB_HOMEPAGE:-https://gwstated.invalid/}
 case $arch in amd64|arm64) ;; *) echo "$0: unsupported arch $arch" >&2; exit 2 ;; esac
 case $version in [0-9]*) ;; *) echo "$0: version $version must start with a digit" >&2; exit 2 ;; esac
@@ -45,9 +45,10 @@ inst 0644 deploy/prometheus/gwstated-alerts.yml usr/share/gwstated/prometheus/gw
 inst 0644 deploy/prometheus/prometheus.yml usr/share/gwstated/prometheus/prometheus.yml
 inst 0644 deploy/grafana/gwstated.json usr/share/gwstated/grafana/gwstated.json
 inst 0644 "$d/copyright" usr/share/doc/gwstated/copyright
+inst 0644 "$d/lintian-overrides" usr/share/lintian/overrides/gwstated
 date=$(date -u -R -d "@$SOURCE_DATE_EPOCH")
-printf 'gwstated (%s) unstable; urgency=medium\n\n  * Built from the gwstated repository at version %s.\n\n -- %s  %s\n' \
-	"$version" "$version" "$maintainer" "$date" | gzip -9n >"$root/usr/share/doc/gwstated/changelog.gz"
+printf 'gwstated (%s) unstable; urgency=medium\n\n  * Built from the gwstated repository.\n\n -- %s  %s\n' \
+	"$version" "$maintainer" "$date" | gzip -9n >"$root/usr/share/doc/gwstated/changelog.gz"
 
 mkdir -p "$root/DEBIAN"
 for f in postinst prerm postrm; do
