@@ -7,7 +7,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"gwstated/cluster"
-	"gwstated/pfapply"
+	"gwstated/internal/backoff"
 )
 
 func clientv3WithPrefix() clientv3.OpOption { return clientv3.WithPrefix() }
@@ -20,6 +20,6 @@ func sameApplied(a, b []byte) bool {
 	return x.Seq == y.Seq && x.Hash == y.Hash && x.Error == "" && y.Error == "" && x.Seq > 0
 }
 
-func pfapplyBackoff(min, max time.Duration) pfapply.Backoff {
-	return pfapply.Backoff{Min: min, Max: max}
+func pfapplyBackoff(min, max time.Duration) backoff.Backoff {
+	return backoff.Backoff{Min: min, Max: max}
 }

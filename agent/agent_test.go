@@ -18,6 +18,7 @@ import (
 	"gwstated/cluster/clustertest"
 	"gwstated/config"
 	"gwstated/linkstate"
+	"gwstated/pfapply"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m, clustertest.IgnoreEtcd()...) }
@@ -236,14 +237,23 @@ func waitEqualApplied(t *testing.T, nodes []*testNode) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		a, _ := os.ReadFile(filepath.Join(nodes[0].dir, "anchors", "applied.json"))
-		b, _ := os.ReadFile(filepath.Join(nodes[1].dir, "anchors", "applied.json"))
-		if len(a) > 0 && string(a) == string(b) {
+		// applied_at is each node's own clock: compare seq and hash.
+		a, errA := readAppliedFile(filepath.Join(nodes[0].dir, "anchors"))
+		b, errB := readAppliedFile(filepath.Join(nodes[1].dir, "anchors"))
+		if errA == nil && errB == nil && a.Hash != "" && a.Seq == b.Seq && a.Hash == b.Hash {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("applied.json differs: %s vs %s", a, b)
+			t.Fatalf("applied.json differs: %+v (%v) vs %+v (%v)", a, errA, b, errB)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func readAppliedFile(dir string) (pfapply.AppliedFile, error) {
+	d, err := pfapply.NewDir(dir)
+	if err != nil {
+		return pfapply.AppliedFile{}, err
+	}
+	return d.ReadApplied()
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"gwstated/pfapply"
+	"gwstated/redundancy"
 )
 
 // Paths is everything gwstated reaches on disk once it runs, for Restrict.
@@ -28,7 +29,7 @@ type Paths struct {
 // DefaultExec lists the base-system programs gwstated runs on OpenBSD:
 // pfctl(8) loads anchors and kills states, route(8) changes the default
 // route, ifconfig(8) reads CARP state and sets the demotion counter.
-var DefaultExec = []string{pfapply.DefaultPfctl, pfapply.DefaultRoute, pfapply.DefaultIfconfig}
+var DefaultExec = []string{pfapply.DefaultPfctl, pfapply.DefaultRoute, redundancy.DefaultIfconfig}
 
 // systemUnveils are the files every gwstated needs whatever its config says.
 var systemUnveils = []unveilRule{

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"gwstated/cluster"
-	"gwstated/pfapply"
+	"gwstated/internal/atomicfile"
 )
 
 // stateFile is what the agent keeps on local disk so a restart applies the
@@ -39,14 +39,14 @@ func readState(dir string) (stateFile, bool, error) {
 	return s, true, nil
 }
 
-// writeState replaces the state file atomically (pfapply.WriteFileAtomic:
+// writeState replaces the state file atomically (atomicfile.WriteFile:
 // write, fsync, rename, fsync of the directory).
 func writeState(dir string, s stateFile) error {
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := pfapply.WriteFileAtomic(filepath.Join(dir, stateName), append(b, '\n'), 0o600); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, stateName), append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("state file: %w", err)
 	}
 	return nil

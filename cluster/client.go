@@ -25,9 +25,6 @@ import (
 // dial timeout. Callers test for it with errors.Is.
 var ErrEtcdUnreachable = errors.New("etcd unreachable")
 
-// defaultDialTimeout is used when cluster.etcd.dial_timeout is zero.
-const defaultDialTimeout = 2 * time.Second
-
 // NewClient connects to etcd as cluster.etcd says: the endpoints (or, when
 // an embedded member is configured and no endpoints are given, the embedded
 // member's client URL), the dial timeout, TLS from the ca/cert/key files and
@@ -61,12 +58,9 @@ func Endpoints(cfg config.Etcd) []string {
 	return nil
 }
 
-func dialTimeout(cfg config.Etcd) time.Duration {
-	if cfg.DialTimeout > 0 {
-		return cfg.DialTimeout
-	}
-	return defaultDialTimeout
-}
+// dialTimeout is cluster.etcd.dial_timeout (config.Default: 2s; gwctl:
+// --timeout).
+func dialTimeout(cfg config.Etcd) time.Duration { return cfg.DialTimeout }
 
 // dial builds a client without waiting for a connection (gRPC connects in
 // the background). With a username set, clientv3 authenticates here, which

@@ -94,7 +94,7 @@
 //
 // # Embedded etcd and the witness
 //
-// With cluster.etcd.embed the agent runs an etcd member (StartEmbedded)
+// With cluster.etcd.embed the agent runs an etcd member (etcdmember.Start)
 // with nodes.<name>.etcd peer/client URLs. Use three members: fw1, fw2 and
 // a witness (gwstated --witness: etcd member and gossip only, no probes,
 // no pf, never leader). etcd commits only with a majority of its members,

@@ -14,17 +14,11 @@ import (
 	"gwstated/linkstate"
 )
 
-// defaultSessionTTL is used when cluster.etcd.session_ttl is zero.
-const defaultSessionTTL = 3 * time.Second
-
 // nodeRecordInterval is the least time between two writes of nodes/<node>.
 const nodeRecordInterval = 100 * time.Millisecond
 
 func (n *Node) sessionTTL() int {
-	ttl := n.cfg.Cluster.Etcd.SessionTTL
-	if ttl <= 0 {
-		ttl = defaultSessionTTL
-	}
+	ttl := n.cfg.Cluster.Etcd.SessionTTL // config.Default: 3s
 	return max(int(ttl.Round(time.Second)/time.Second), 1)
 }
 

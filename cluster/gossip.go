@@ -33,16 +33,6 @@ var ErrNoGossipKey = errors.New("cluster.gossip.key_file: no gossip key (run `gw
 // sent without per-target details; if still over, it is not sent.
 const maxStateBytes = 32 << 10
 
-// Gossip timing defaults for a LAN pair: a peer that stops answering is
-// suspected after about one probe round and declared dead in a few seconds.
-const (
-	defaultProbeInterval    = 500 * time.Millisecond
-	defaultProbeTimeout     = 250 * time.Millisecond
-	defaultSuspicionMult    = 3
-	defaultGossipInterval   = 100 * time.Millisecond
-	defaultPushPullInterval = 10 * time.Second
-)
-
 // GenerateKey returns a new random 32-byte gossip key (AES-256).
 func GenerateKey() ([]byte, error) {
 	k := make([]byte, 32)
@@ -230,14 +220,13 @@ func (g *Gossip) start(cfg gossipConfig) error {
 		}
 		mc.AdvertiseAddr, mc.AdvertisePort = ah, ap
 	}
-	mc.ProbeInterval = orDur(cfg.ProbeInterval, defaultProbeInterval)
-	mc.ProbeTimeout = orDur(cfg.ProbeTimeout, defaultProbeTimeout)
-	mc.GossipInterval = orDur(cfg.GossipInterval, defaultGossipInterval)
-	mc.PushPullInterval = orDur(cfg.PushPullInterval, defaultPushPullInterval)
-	mc.SuspicionMult = defaultSuspicionMult
-	if cfg.SuspicionMult > 0 {
-		mc.SuspicionMult = cfg.SuspicionMult
-	}
+	// The timings come from the parsed config (config.Default holds their
+	// defaults, with the reasons); config.Validate keeps them positive.
+	mc.ProbeInterval = cfg.ProbeInterval
+	mc.ProbeTimeout = cfg.ProbeTimeout
+	mc.GossipInterval = cfg.GossipInterval
+	mc.PushPullInterval = cfg.PushPullInterval
+	mc.SuspicionMult = cfg.SuspicionMult
 	mc.TCPTimeout = 2 * time.Second
 	g.probeIv, g.probeTo = mc.ProbeInterval, mc.ProbeTimeout
 	if cfg.Key != nil {
@@ -271,13 +260,6 @@ func (g *Gossip) memberlist() *memberlist.Memberlist {
 		return nil
 	}
 	return g.ml
-}
-
-func orDur(d, def time.Duration) time.Duration {
-	if d > 0 {
-		return d
-	}
-	return def
 }
 
 func splitHostPort(hp, field string) (string, int, error) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -17,6 +18,7 @@ import (
 
 	"gwstated/cluster/clustertest"
 	"gwstated/config"
+	"gwstated/internal/testkit"
 	"gwstated/linkstate"
 )
 
@@ -32,37 +34,27 @@ func testLog() *slog.Logger {
 
 var clusterSeq atomic.Int64
 
-// testConfig is one node's config of a test cluster on loopback.
+// testConfig is one node's config of a test cluster on loopback: the
+// defaults (config.Default), with gossip and etcd timings short enough for
+// tests and no flap damping, so tests flip links at will.
 func testConfig(t testing.TB, cluster, node, keyFile string, eps []string) *config.Config {
-	return &config.Config{
-		Node: node,
-		Cluster: config.Cluster{
-			Name:       cluster,
-			Decide:     "any",
-			OnEtcdLoss: "hold",
-			Gossip: config.Gossip{
-				Bind:             "127.0.0.1:0",
-				KeyFile:          keyFile,
-				ProbeInterval:    100 * time.Millisecond,
-				ProbeTimeout:     50 * time.Millisecond,
-				SuspicionMult:    2,
-				GossipInterval:   50 * time.Millisecond,
-				PushPullInterval: time.Second,
-			},
-			Etcd: config.Etcd{
-				Endpoints:      eps,
-				DialTimeout:    500 * time.Millisecond,
-				RequestTimeout: time.Second,
-				SessionTTL:     time.Second,
-			},
-		},
-		Links: []config.Link{
-			{Name: "isp1", Interface: "em0", Tier: 1},
-			{Name: "isp2", Interface: "em1", Tier: 1},
-		},
-		AllDown: "all",
-		Nodes:   map[string]config.NodeSpec{},
+	cfg := config.Default()
+	cfg.Node = node
+	cfg.Cluster.Name = cluster
+	g := &cfg.Cluster.Gossip
+	g.Bind, g.KeyFile = "127.0.0.1:0", keyFile
+	g.ProbeInterval, g.ProbeTimeout, g.SuspicionMult = 100*time.Millisecond, 50*time.Millisecond, 2
+	g.GossipInterval, g.PushPullInterval = 50*time.Millisecond, time.Second
+	e := &cfg.Cluster.Etcd
+	e.Endpoints = eps
+	e.DialTimeout, e.RequestTimeout, e.SessionTTL = 500*time.Millisecond, time.Second, time.Second
+	cfg.Links = []config.Link{
+		{Name: "isp1", Interface: "em0", Tier: 1},
+		{Name: "isp2", Interface: "em1", Tier: 1},
 	}
+	cfg.Damping = config.Damping{}
+	cfg.Nodes = map[string]config.NodeSpec{}
+	return &cfg
 }
 
 func writeKey(t testing.TB) string {
@@ -166,15 +158,7 @@ func (c *tcluster) start(name string, edit func(*config.Config), opts ...Option)
 // waitFor polls cond until it holds or d passes.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		<-tick.C
-	}
+	testkit.WaitFor(t, d, what, cond)
 }
 
 // waitVerdict waits until tn's newest verdict satisfies cond and returns it.
@@ -272,4 +256,14 @@ func ctxT(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// freeAddr is a loopback TCP address nothing listens on (yet).
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

@@ -141,9 +141,6 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Node, error) {
 		ProbeInterval: gc.ProbeInterval, ProbeTimeout: gc.ProbeTimeout, SuspicionMult: gc.SuspicionMult,
 		GossipInterval: gc.GossipInterval, PushPullInterval: gc.PushPullInterval,
 	}
-	if n.gcfg.Bind == "" {
-		n.gcfg.Bind = "0.0.0.0:7946"
-	}
 	switch {
 	case gc.KeyFile != "":
 		k, err := ReadKeyFile(gc.KeyFile)
@@ -456,7 +453,7 @@ func (n *Node) gossipDecide(ctx context.Context) {
 		rec := VerdictRecord{Verdict: v, Leader: n.name, ConfigHash: n.hash}
 		n.mu.Lock()
 		n.pending = append(n.pending, n.auditFor(v, trs, true)...)
-		if over := len(n.pending) - keep; over > 0 {
+		if over := len(n.pending) - keep; keep > 0 && over > 0 {
 			n.pending = slices.Delete(n.pending, 0, over)
 		}
 		n.mu.Unlock()

@@ -8,7 +8,7 @@ import (
 )
 
 // Keys names every etcd key of one cluster, under /gwstated/<cluster>/.
-// This layout is a contract (DESIGN.md "etcd layout"): gwctl reads it.
+// This layout is a contract (docs/DESIGN.md "etcd layout"): gwctl reads it.
 type Keys struct {
 	Prefix string // "/gwstated/<cluster>/"
 }
@@ -131,3 +131,12 @@ type NodeRecord struct {
 // Every writer of audit records (the leader, gwctl drain) bumps it in the
 // same txn, guarded by its mod revision, so sequences never collide.
 func (k Keys) AuditCounter() string { return k.Prefix + "audit-seq" }
+
+// ShortHash is the first 12 hex digits of a ruleset or config hash, as
+// people compare them (logs, gwctl).
+func ShortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}

@@ -17,20 +17,16 @@ import (
 // belongs to a newer leader: the writer was deposed and must stop deciding.
 var ErrNotLeader = errors.New("not the leader: election key changed, write fenced off")
 
-// DefaultAuditRetention is the number of audit records kept when
-// cluster.etcd.audit_retention is 0.
-const DefaultAuditRetention = 10000
-
 // maxCASRetries bounds the retries of an audit-counter compare-and-swap that
 // lost a race to another writer.
 const maxCASRetries = 20
 
-// Store reads and writes one cluster's records in etcd (DESIGN.md "etcd
+// Store reads and writes one cluster's records in etcd (docs/DESIGN.md "etcd
 // layout"). The agent and gwctl share it.
 type Store struct {
 	Cli       *clientv3.Client
 	Keys      Keys
-	Retention int // audit records kept; 0: DefaultAuditRetention; < 0: this writer never trims (gwctl without the config)
+	Retention int // audit records kept (cluster.etcd.audit_retention); <= 0: this writer never trims (gwctl without the config, readers)
 }
 
 // NewStore returns the store of the named cluster.
@@ -45,11 +41,9 @@ type Fence struct {
 	Rev int64
 }
 
+// retention is the number of audit records to keep; 0: do not trim.
 func (s *Store) retention() uint64 {
-	if s.Retention > 0 {
-		return uint64(s.Retention)
-	}
-	return DefaultAuditRetention
+	return uint64(max(s.Retention, 0))
 }
 
 // Verdict reads the current verdict; ok is false when none was ever written.
@@ -100,7 +94,7 @@ func (s *Store) appendOps(seq uint64, audits []AuditRecord) ([]clientv3.Op, uint
 	}
 	if len(audits) > 0 {
 		ops = append(ops, clientv3.OpPut(s.Keys.AuditCounter(), strconv.FormatUint(seq, 10)))
-		if keep := s.retention(); s.Retention >= 0 && seq > keep {
+		if keep := s.retention(); keep > 0 && seq > keep {
 			ops = append(ops, clientv3.OpDelete(s.Keys.Audit(0), clientv3.WithRange(s.Keys.Audit(seq-keep+1))))
 		}
 	}

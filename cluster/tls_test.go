@@ -11,10 +11,11 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"gwstated/cluster/clustertest"
+	"gwstated/cluster/etcdmember"
 	"gwstated/config"
 )
 
-// startTLSMember starts a one-member embedded etcd through StartEmbedded
+// startTLSMember starts a one-member embedded etcd through etcdmember.Start
 // with https peer and client URLs and cluster.etcd.tls set to the member
 // certificate, so the member requires client certificates signed by the
 // CA. It returns the client URL.
@@ -25,9 +26,9 @@ func startTLSMember(t *testing.T, pki clustertest.TLSFiles) string {
 	cfg.Nodes = map[string]config.NodeSpec{"fw1": {Etcd: config.NodeEtcd{PeerURL: peer, ClientURL: client}}}
 	cfg.Cluster.Etcd.Embed = &config.Embed{DataDir: t.TempDir(), InitialCluster: map[string]string{"fw1": peer}}
 	cfg.Cluster.Etcd.TLS = config.TLS{CA: pki.CA, Cert: pki.MemberCert, Key: pki.MemberKey}
-	m, err := StartEmbedded(ctxT(t, 60*time.Second), cfg, testLog())
+	m, err := etcdmember.Start(ctxT(t, 60*time.Second), cfg, testLog())
 	if err != nil {
-		t.Fatalf("StartEmbedded with TLS: %v", err)
+		t.Fatalf("etcdmember.Start with TLS: %v", err)
 	}
 	t.Cleanup(m.Close)
 	return client

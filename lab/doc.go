@@ -58,6 +58,17 @@
 // addresses or routes a test adds to the standard topology; NetnsPath gives
 // the bind mount for setns(2) (probe.WithNetns).
 //
+// # Cluster harness
+//
+// StartCluster runs gwstated (--dry-run: the dir backend) for fw1, fw2 and
+// the witness, and etcd, as processes in the lab: build.go compiles them,
+// config.go writes the cluster config from cluster.yaml.tmpl, process.go
+// starts, signals and stops them, observe.go reads what they did, wait.go
+// waits for it. What the harness reads is machine-readable: each node's
+// anchors/applied.json ({seq, hash, applied_at}), `gwctl history --json`,
+// `gwctl render --json`; agent logs (JSON lines) are for people, read only
+// by the few checks that look for a specific event (see Logs).
+//
 // # Teardown
 //
 // Close kills the processes still running in the lab's namespaces and

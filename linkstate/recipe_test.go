@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// The ifstated recipe (shared/reference/ifstated-multiwan-recipe.txt): one
+// The ifstated recipe (docs/DESIGN.md, "Weaknesses of the ifstated recipe"): one
 // box pings both gateways and moves between four states. all_down=none is
 // the recipe's alldown (empty anchors).
 func TestIfstatedRecipeStates(t *testing.T) {

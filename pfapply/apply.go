@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"gwstated/config"
 )
@@ -450,34 +449,4 @@ func singleRouteTo(rule string) (netip.Addr, bool) {
 		return ad, err == nil
 	}
 	return netip.Addr{}, false
-}
-
-// Backoff is the delay between retries of a failed Apply: Min, doubled
-// with every further attempt, at most Max. It reads no clock; the caller
-// waits (a timer, or a fake clock in tests).
-type Backoff struct {
-	Min time.Duration // first delay; default 500ms
-	Max time.Duration // largest delay; default 30s
-}
-
-// Delay is the wait before retry number attempt (0 for the first retry).
-func (b Backoff) Delay(attempt int) time.Duration {
-	lo, hi := b.Min, b.Max
-	if lo <= 0 {
-		lo = 500 * time.Millisecond
-	}
-	if hi <= 0 {
-		hi = 30 * time.Second
-	}
-	if hi < lo {
-		hi = lo
-	}
-	d := lo
-	for range max(attempt, 0) {
-		if d >= hi/2 {
-			return hi
-		}
-		d *= 2
-	}
-	return min(d, hi)
 }

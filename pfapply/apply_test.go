@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"gwstated/config"
+	"gwstated/internal/execrun"
+	"gwstated/internal/execrun/exectest"
 	"gwstated/linkstate"
 )
 
@@ -92,9 +94,9 @@ func seq(parts ...[][]string) [][]string {
 
 func one(c []string) [][]string { return [][]string{c} }
 
-func newPfctlApplier(t *testing.T, cfg *config.Config) (*Applier, *fakeRunner, pfctlSteps) {
+func newPfctlApplier(t *testing.T, cfg *config.Config) (*Applier, *exectest.Runner, pfctlSteps) {
 	t.Helper()
-	fr := &fakeRunner{}
+	fr := &exectest.Runner{}
 	dir := t.TempDir()
 	b, err := NewPfctl(fr, PfctlOptions{Dir: dir})
 	if err != nil {
@@ -169,8 +171,8 @@ func TestRecipeTransitions(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", st.name, err)
 		}
-		calls, files := fr.take()
-		assertCalls(t, st.name, calls, st.want)
+		calls, files := fr.Take()
+		exectest.AssertCalls(t, st.name, calls, st.want)
 		if res.Ops() != len(st.want) {
 			t.Errorf("%s: Result.Ops() = %d, want %d (%+v)", st.name, res.Ops(), len(st.want), res)
 		}
@@ -248,8 +250,8 @@ func TestThreeLinks(t *testing.T) {
 		if _, err := ap.Apply(ctx, rulesetUp(t, cfg, c.up...), uint64(i+1)); err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
-		calls, _ := fr.take()
-		assertCalls(t, c.name, calls, c.want)
+		calls, _ := fr.Take()
+		exectest.AssertCalls(t, c.name, calls, c.want)
 	}
 }
 
@@ -261,8 +263,8 @@ func TestValidationFailureLoadsNothing(t *testing.T) {
 	cfg := applyConfig(2)
 	ap, fr, s := newPfctlApplier(t, cfg)
 	rs := rulesetUp(t, cfg, "isp1", "isp2")
-	bad := fr.on(hasArgs("-n", "-a", "loadbalance"), "", cmdErr(1, "", "/x/loadbalance.pending:2: syntax error"))
-	bad.times = 1
+	bad := fr.On(exectest.HasArgs("-n", "-a", "loadbalance"), "", exectest.CmdErr(1, "", "/x/loadbalance.pending:2: syntax error"))
+	bad.Times = 1
 
 	_, err := ap.Apply(ctx, rs, 1)
 	if !errors.Is(err, ErrValidate) {
@@ -271,9 +273,9 @@ func TestValidationFailureLoadsNothing(t *testing.T) {
 	if !strings.Contains(err.Error(), `anchor "loadbalance"`) || !strings.Contains(err.Error(), "syntax error") {
 		t.Errorf("error does not say which anchor and why: %v", err)
 	}
-	calls, _ := fr.take()
+	calls, _ := fr.Take()
 	all := []string{"nat-isp1", "nat-isp2", "pass-isp1", "pass-isp2", "applications", "loadbalance"}
-	assertCalls(t, "failed validation", calls, s.check(all...))
+	exectest.AssertCalls(t, "failed validation", calls, s.check(all...))
 	if ap.Holds(rs) {
 		t.Error("Holds after failed validation")
 	}
@@ -281,8 +283,8 @@ func TestValidationFailureLoadsNothing(t *testing.T) {
 	if _, err := ap.Apply(ctx, rs, 1); err != nil {
 		t.Fatalf("retry: %v", err)
 	}
-	calls, _ = fr.take()
-	assertCalls(t, "retry", calls, seq(s.check(all...), s.load(all...), one(routeChange("198.51.100.100"))))
+	calls, _ = fr.Take()
+	exectest.AssertCalls(t, "retry", calls, seq(s.check(all...), s.load(all...), one(routeChange("198.51.100.100"))))
 }
 
 // TestLoadFailureAndRetry: the 2nd load of allworking → noisp1 fails. The
@@ -296,30 +298,30 @@ func TestLoadFailureAndRetry(t *testing.T) {
 	if _, err := ap.Apply(ctx, rulesetUp(t, cfg, "isp1", "isp2"), 1); err != nil {
 		t.Fatal(err)
 	}
-	fr.take()
+	fr.Take()
 
 	noisp1 := rulesetUp(t, cfg, "isp2")
-	fr.failCall = 6 // 4 checks, load applications, load loadbalance
+	fr.FailCall(6) // 4 checks, load applications, load loadbalance
 	_, err := ap.Apply(ctx, noisp1, 2)
 	if !errors.Is(err, ErrLoad) || !strings.Contains(err.Error(), `anchor "loadbalance" (2 of 4`) {
 		t.Fatalf("Apply: %v, want ErrLoad naming loadbalance, 2 of 4", err)
 	}
-	var ce *CmdError
+	var ce *execrun.CmdError
 	if !errors.As(err, &ce) || ce.Exit != 1 {
 		t.Errorf("error does not carry the command's failure: %v", err)
 	}
-	calls, _ := fr.take()
-	assertCalls(t, "failing apply", calls, seq(
+	calls, _ := fr.Take()
+	exectest.AssertCalls(t, "failing apply", calls, seq(
 		s.check("applications", "loadbalance", "nat-isp1", "pass-isp1"),
 		s.load("applications", "loadbalance")))
 
-	fr.failCall = 0
+	fr.FailCall(0)
 	res, err := ap.Apply(ctx, noisp1, 2)
 	if err != nil {
 		t.Fatalf("retry: %v", err)
 	}
-	calls, _ = fr.take()
-	assertCalls(t, "retry", calls, seq(
+	calls, _ = fr.Take()
+	exectest.AssertCalls(t, "retry", calls, seq(
 		s.check("loadbalance", "nat-isp1", "pass-isp1"),
 		s.load("loadbalance", "nat-isp1", "pass-isp1"),
 		one(routeChange("203.0.113.200")),
@@ -341,33 +343,33 @@ func TestFailureAfterLoads(t *testing.T) {
 	if _, err := ap.Apply(ctx, rulesetUp(t, cfg, "isp1", "isp2"), 1); err != nil {
 		t.Fatal(err)
 	}
-	fr.take()
+	fr.Take()
 	noisp1 := rulesetUp(t, cfg, "isp2")
 
-	r := fr.on(argsEqual(routeChange("203.0.113.200")...), "", cmdErr(1, "", "route: writing to routing socket: Network is unreachable"))
-	r.times = 1
+	r := fr.On(exectest.ArgsEqual(routeChange("203.0.113.200")...), "", exectest.CmdErr(1, "", "route: writing to routing socket: Network is unreachable"))
+	r.Times = 1
 	if _, err := ap.Apply(ctx, noisp1, 2); !errors.Is(err, ErrRoute) {
 		t.Fatalf("Apply: %v, want ErrRoute", err)
 	}
-	calls, _ := fr.take()
-	assertCalls(t, "route fails", calls, seq(
+	calls, _ := fr.Take()
+	exectest.AssertCalls(t, "route fails", calls, seq(
 		s.check("applications", "loadbalance", "nat-isp1", "pass-isp1"),
 		s.load("applications", "loadbalance", "nat-isp1", "pass-isp1"),
 		one(routeChange("203.0.113.200"))))
 
-	k := fr.on(argsEqual(kill("gwstated:https")...), "", cmdErr(1, "", "pfctl: DIOCKILLSTATES: Operation not permitted"))
-	k.times = 1
+	k := fr.On(exectest.ArgsEqual(kill("gwstated:https")...), "", exectest.CmdErr(1, "", "pfctl: DIOCKILLSTATES: Operation not permitted"))
+	k.Times = 1
 	if _, err := ap.Apply(ctx, noisp1, 2); !errors.Is(err, ErrKillStates) {
 		t.Fatalf("Apply: %v, want ErrKillStates", err)
 	}
-	calls, _ = fr.take()
-	assertCalls(t, "kill fails", calls, seq(one(routeChange("203.0.113.200")), one(kill("gwstated:isp1")), one(kill("gwstated:https"))))
+	calls, _ = fr.Take()
+	exectest.AssertCalls(t, "kill fails", calls, seq(one(routeChange("203.0.113.200")), one(kill("gwstated:isp1")), one(kill("gwstated:https"))))
 
 	if _, err := ap.Apply(ctx, noisp1, 2); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
-	calls, _ = fr.take()
-	assertCalls(t, "kill retried", calls, one(kill("gwstated:https")))
+	calls, _ = fr.Take()
+	exectest.AssertCalls(t, "kill retried", calls, one(kill("gwstated:https")))
 }
 
 // TestLinkBackBeforeRetry: isp1's nat anchor is emptied, then a load
@@ -379,12 +381,12 @@ func TestLinkBackBeforeRetry(t *testing.T) {
 	if _, err := ap.Apply(ctx, rulesetUp(t, cfg, "isp1", "isp2"), 1); err != nil {
 		t.Fatal(err)
 	}
-	fr.take()
-	fr.failCall = 8 // 4 checks, applications, loadbalance, nat-isp1, pass-isp1
+	fr.Take()
+	fr.FailCall(8) // 4 checks, applications, loadbalance, nat-isp1, pass-isp1
 	if _, err := ap.Apply(ctx, rulesetUp(t, cfg, "isp2"), 2); !errors.Is(err, ErrLoad) {
 		t.Fatalf("Apply: %v, want ErrLoad", err)
 	}
-	fr.failCall = 0
+	fr.FailCall(0)
 	res, err := ap.Apply(ctx, rulesetUp(t, cfg, "isp1", "isp2"), 3)
 	if err != nil {
 		t.Fatal(err)
@@ -402,30 +404,30 @@ func TestDefaultRouteAddWhenMissing(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		rtable int
-		answer *CmdError
+		answer *execrun.CmdError
 		want   [][]string
 		err    error
 	}{{
 		name:   "no default route: change, then add",
-		answer: cmdErr(1, "change net default: gateway 198.51.100.100: not in table", "route: writing to routing socket: No such process"),
+		answer: exectest.CmdErr(1, "change net default: gateway 198.51.100.100: not in table", "route: writing to routing socket: No such process"),
 		want:   [][]string{routeChange("198.51.100.100"), routeAdd("198.51.100.100")},
 	}, {
 		name:   "other failure: no add",
-		answer: cmdErr(1, "change net default: gateway 198.51.100.100: Network is unreachable", "route: writing to routing socket: Network is unreachable"),
+		answer: exectest.CmdErr(1, "change net default: gateway 198.51.100.100: Network is unreachable", "route: writing to routing socket: Network is unreachable"),
 		want:   [][]string{routeChange("198.51.100.100")},
 		err:    ErrRoute,
 	}, {
 		name:   "rtable 2",
 		rtable: 2,
-		answer: cmdErr(1, "change net default: gateway 198.51.100.100: not in table", ""),
+		answer: exectest.CmdErr(1, "change net default: gateway 198.51.100.100: not in table", ""),
 		want: [][]string{
 			{"/sbin/route", "-T", "2", "-n", "change", "default", "198.51.100.100"},
 			{"/sbin/route", "-T", "2", "-n", "add", "default", "198.51.100.100"},
 		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			fr := &fakeRunner{}
-			fr.on(hasArgs("change", "default"), "", tc.answer)
+			fr := &exectest.Runner{}
+			fr.On(exectest.HasArgs("change", "default"), "", tc.answer)
 			b, err := NewPfctl(fr, PfctlOptions{Dir: t.TempDir(), Rtable: tc.rtable})
 			if err != nil {
 				t.Fatal(err)
@@ -436,8 +438,8 @@ func TestDefaultRouteAddWhenMissing(t *testing.T) {
 			if !errors.Is(err, tc.err) || (tc.err == nil) != (err == nil) {
 				t.Fatalf("Apply: %v, want %v", err, tc.err)
 			}
-			calls, _ := fr.take()
-			assertCalls(t, tc.name, calls, tc.want)
+			calls, _ := fr.Take()
+			exectest.AssertCalls(t, tc.name, calls, tc.want)
 		})
 	}
 }
@@ -457,7 +459,7 @@ func TestKillStatesOff(t *testing.T) {
 			t.Errorf("up=%v: killed %q with kill_states off", up, res.Killed)
 		}
 	}
-	calls, _ := fr.take()
+	calls, _ := fr.Take()
 	for _, c := range calls {
 		if slices.Contains(c, "-k") {
 			t.Errorf("state kill with kill_states off: %q", c)
@@ -477,7 +479,7 @@ func TestKillOnlyWithAnotherLinkUp(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	calls, _ := fr.take()
+	calls, _ := fr.Take()
 	for _, c := range calls {
 		if slices.Contains(c, "-k") || slices.Contains(c, "-F") {
 			t.Errorf("single link down: unexpected %q", c)
@@ -491,14 +493,14 @@ func TestKillOnlyWithAnotherLinkUp(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	calls, _ = fr.take()
+	calls, _ = fr.Take()
 	var kills [][]string
 	for _, c := range calls {
 		if slices.Contains(c, "-k") || slices.Contains(c, "-F") {
 			kills = append(kills, c)
 		}
 	}
-	assertCalls(t, "isp2 fails of three", kills, one(kill("gwstated:isp2")))
+	exectest.AssertCalls(t, "isp2 fails of three", kills, one(kill("gwstated:isp2")))
 }
 
 // TestRemovedAnchorEmptiedLast: a link removed from the config has its
@@ -509,16 +511,16 @@ func TestRemovedAnchorEmptiedLast(t *testing.T) {
 	if _, err := ap.Apply(ctx, rulesetUp(t, applyConfig(3), "isp1", "isp2", "isp3"), 1); err != nil {
 		t.Fatal(err)
 	}
-	fr.take()
+	fr.Take()
 	cfg2 := applyConfig(2)
 	if _, err := ap.Apply(ctx, rulesetUp(t, cfg2, "isp1", "isp2"), 2); err != nil {
 		t.Fatal(err)
 	}
-	calls, _ := fr.take()
+	calls, _ := fr.Take()
 	// Nothing returns, so everything that only loses rules for isp3 —
 	// pass-isp1/2 lose their rule for em3 — goes after loadbalance, and the
 	// removed anchors last.
-	assertCalls(t, "isp3 removed", calls, seq(
+	exectest.AssertCalls(t, "isp3 removed", calls, seq(
 		s.check("loadbalance", "pass-isp1", "pass-isp2", "nat-isp3", "pass-isp3"),
 		s.load("loadbalance", "pass-isp1", "pass-isp2", "nat-isp3", "pass-isp3"),
 		one(kill("gwstated:isp3"))))
@@ -532,22 +534,8 @@ func TestApplyRefusesBadAnchorName(t *testing.T) {
 			t.Errorf("anchor %q: %v, want ErrValidate and ErrAnchorName", name, err)
 		}
 	}
-	if calls, _ := fr.take(); len(calls) != 0 {
+	if calls, _ := fr.Take(); len(calls) != 0 {
 		t.Errorf("commands run for bad names: %q", calls)
-	}
-}
-
-func TestBackoff(t *testing.T) {
-	b := Backoff{Min: 100e6, Max: 1e9}
-	var got []int64
-	for i := range 6 {
-		got = append(got, int64(b.Delay(i)/1e6))
-	}
-	if want := []int64{100, 200, 400, 800, 1000, 1000}; !slices.Equal(got, want) {
-		t.Errorf("delays %v ms, want %v", got, want)
-	}
-	if d := (Backoff{}).Delay(100); d != 30e9 {
-		t.Errorf("default max %v, want 30s", d)
 	}
 }
 
@@ -575,7 +563,7 @@ func TestInvocationCounts(t *testing.T) {
 			if _, err := ap.Apply(ctx, rulesetUp(t, cfg, tr.up...), 1); err != nil {
 				t.Fatal(err)
 			}
-			calls, _ := fr.take()
+			calls, _ := fr.Take()
 			counts[tr.name] = len(calls)
 			t.Logf("%d links, %-13s %2d invocations", n, tr.name+":", len(calls))
 		}

@@ -5,19 +5,23 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"gwstated/internal/atomicfile"
 	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sync"
+	"time"
 )
 
 // Dir is the dir backend: it writes what pf would get into a directory, for
-// the lab, tests and dry runs on machines without pf (DESIGN.md, "dir
+// the lab, tests and dry runs on machines without pf (docs/DESIGN.md, "dir
 // backend"):
 //
 //	<dir>/<anchor>.conf   the anchor's rules, one file per anchor
 //	<dir>/default-route   the gateway address and a newline
-//	<dir>/applied.json    {"seq": N, "hash": "<hex>"}, written last
+//	<dir>/applied.json    {"seq": N, "hash": "<hex>", "applied_at": "<RFC 3339>"},
+//	                      written last
 //
 // Every file is replaced atomically: written to a temporary file in the same
 // directory, synced, renamed over the old one, and the directory synced, so
@@ -27,12 +31,20 @@ import (
 // deleted file reads as an empty anchor and is written again).
 type Dir struct {
 	dir string
+	now func() time.Time // the clock of applied_at
+
+	mu   sync.Mutex
+	last AppliedFile // what Record wrote last
 }
 
 // AppliedFile is the content of <dir>/applied.json.
 type AppliedFile struct {
 	Seq  uint64 `json:"seq"`
 	Hash string `json:"hash"`
+	// AppliedAt is when the rules with this hash were in place: the
+	// backend's clock right after it wrote them. A later verdict with the
+	// same hash (only its reasons changed) keeps the time.
+	AppliedAt time.Time `json:"applied_at"`
 }
 
 // NewDir returns a dir backend writing into dir, creating it (mode 0755)
@@ -44,7 +56,7 @@ func NewDir(dir string) (*Dir, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("pf.dir: %w", err)
 	}
-	return &Dir{dir: dir}, nil
+	return &Dir{dir: dir, now: time.Now}, nil
 }
 
 // Validate implements Backend: names and text are checked; every failure is
@@ -64,7 +76,7 @@ func (d *Dir) Load(ctx context.Context, a Anchor) error {
 	if err := checkAnchor(a); err != nil {
 		return err
 	}
-	return WriteFileAtomic(filepath.Join(d.dir, a.Name+".conf"), []byte(a.Rules), 0o644)
+	return atomicfile.WriteFile(filepath.Join(d.dir, a.Name+".conf"), []byte(a.Rules), 0o644)
 }
 
 // ReadAnchor implements Backend. A missing file is an empty anchor.
@@ -87,16 +99,27 @@ func (d *Dir) SetDefaultRoute(ctx context.Context, gw netip.Addr) error {
 	if !gw.IsValid() {
 		return fmt.Errorf("%w: no gateway address", ErrRoute)
 	}
-	return WriteFileAtomic(filepath.Join(d.dir, "default-route"), []byte(gw.String()+"\n"), 0o644)
+	return atomicfile.WriteFile(filepath.Join(d.dir, "default-route"), []byte(gw.String()+"\n"), 0o644)
 }
 
-// Record implements Recorder: <dir>/applied.json.
+// Record implements Recorder: <dir>/applied.json, with applied_at the
+// time of the first Record of this hash.
 func (d *Dir) Record(ctx context.Context, seq uint64, hash string) error {
-	b, err := json.Marshal(AppliedFile{Seq: seq, Hash: hash})
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	a := AppliedFile{Seq: seq, Hash: hash, AppliedAt: d.now().UTC()}
+	if d.last.Hash == hash && !d.last.AppliedAt.IsZero() {
+		a.AppliedAt = d.last.AppliedAt
+	}
+	b, err := json.Marshal(a)
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(filepath.Join(d.dir, "applied.json"), append(b, '\n'), 0o644)
+	if err := atomicfile.WriteFile(filepath.Join(d.dir, "applied.json"), append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	d.last = a
+	return nil
 }
 
 // ReadApplied returns <dir>/applied.json; fs.ErrNotExist when nothing was
@@ -111,48 +134,4 @@ func (d *Dir) ReadApplied() (AppliedFile, error) {
 		return a, fmt.Errorf("%s: %w", filepath.Join(d.dir, "applied.json"), err)
 	}
 	return a, nil
-}
-
-// WriteFileAtomic replaces path with data: a temporary file in the same
-// directory, written, given mode, fsynced, renamed over path, and the
-// directory fsynced, so a crash leaves the old file or the new one.
-func WriteFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
-	dir, base := filepath.Split(path)
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err = f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if dir == "" {
-		dir = "."
-	}
-	dh, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer dh.Close()
-	return dh.Sync()
 }

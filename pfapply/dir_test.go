@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"gwstated/config"
+	"gwstated/internal/execrun/exectest"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func dirFiles(t *testing.T, dir string) []string {
@@ -25,7 +27,7 @@ func dirFiles(t *testing.T, dir string) []string {
 	return names
 }
 
-// TestDirBackend: the files of DESIGN.md's contract, their content, no
+// TestDirBackend: the files of docs/DESIGN.md's contract, their content, no
 // temporary file left behind, applied.json written.
 func TestDirBackend(t *testing.T) {
 	ctx := context.Background()
@@ -172,7 +174,7 @@ func TestDirRefusesHostile(t *testing.T) {
 func TestPfctlFileModes(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "pf")
-	b, err := NewPfctl(&fakeRunner{}, PfctlOptions{Dir: dir})
+	b, err := NewPfctl(&exectest.Runner{}, PfctlOptions{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,4 +240,32 @@ func dirApplier(t *testing.T, dir string, cfg *config.Config) (*Dir, *Applier) {
 		t.Fatal(err)
 	}
 	return b, NewApplier(b, OptionsFromConfig(cfg, nil))
+}
+
+// TestDirAppliedAt: applied.json's applied_at is the backend's clock when
+// a hash was first recorded; a later seq with the same hash keeps it, a
+// new hash takes the clock again.
+func TestDirAppliedAt(t *testing.T) {
+	ctx := context.Background()
+	d, err := NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 29, 15, 0, 0, 123456789, time.UTC)
+	d.now = func() time.Time { return now }
+	step := func(seq uint64, hash string, want time.Time) {
+		t.Helper()
+		if err := d.Record(ctx, seq, hash); err != nil {
+			t.Fatal(err)
+		}
+		a, err := d.ReadApplied()
+		if err != nil || a.Seq != seq || a.Hash != hash || !a.AppliedAt.Equal(want) {
+			t.Errorf("seq %d: %+v, %v; want applied_at %v", seq, a, err, want)
+		}
+	}
+	t0 := now
+	step(1, "aaaa", t0)
+	now = now.Add(time.Second)
+	step(2, "aaaa", t0) // same rules, only the verdict's reasons changed
+	step(3, "bbbb", now)
 }

@@ -10,5 +10,6 @@
 // Apply and the backends hold the side effects: they load the anchors whose
 // text changed (pfctl on OpenBSD, files in a directory for the lab, tests
 // and dry runs), set the default route and kill the states of links that
-// left, with every command run through a Runner given by the caller.
+// left, with every command run through an execrun.Runner given by the
+// caller. CARP roles and demotion live in package redundancy.
 package pfapply

@@ -2,6 +2,7 @@ package pfapply
 
 import (
 	"context"
+	"gwstated/internal/execrun/exectest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -56,7 +57,7 @@ func TestRepairPfctl(t *testing.T) {
 	if _, err := ap.Apply(ctx, rs, 1); err != nil {
 		t.Fatal(err)
 	}
-	fr.take()
+	fr.Take()
 
 	// What OpenBSD's pfctl prints back (one anchor flushed: loadbalance).
 	shown := map[string]string{
@@ -68,7 +69,7 @@ func TestRepairPfctl(t *testing.T) {
 		"loadbalance":  "",
 	}
 	for name, out := range shown {
-		fr.on(argsEqual("/sbin/pfctl", "-a", name, "-sr"), out, nil)
+		fr.On(exectest.ArgsEqual("/sbin/pfctl", "-a", name, "-sr"), out, nil)
 	}
 	d, err := ap.Repair(ctx)
 	if err != nil {
@@ -77,12 +78,12 @@ func TestRepairPfctl(t *testing.T) {
 	if d.Checked != 6 || !slices.Equal(d.Drifted, []string{"loadbalance"}) {
 		t.Fatalf("Repair: checked %d, drifted %q; want 6, [loadbalance]", d.Checked, d.Drifted)
 	}
-	calls, _ := fr.take()
+	calls, _ := fr.Take()
 	var reads [][]string
 	for _, a := range rs.Anchors {
 		reads = append(reads, []string{"/sbin/pfctl", "-a", a.Name, "-sr"})
 	}
-	assertCalls(t, "repair", calls, seq(reads, s.check("loadbalance"), s.load("loadbalance")))
+	exectest.AssertCalls(t, "repair", calls, seq(reads, s.check("loadbalance"), s.load("loadbalance")))
 	if d.Result.Loaded != 1 {
 		t.Errorf("repair loaded %d anchors, want 1", d.Result.Loaded)
 	}

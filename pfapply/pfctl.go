@@ -9,13 +9,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"gwstated/internal/atomicfile"
+	"gwstated/internal/execrun"
 )
 
 // Default paths of the OpenBSD base system tools.
 const (
-	DefaultPfctl    = "/sbin/pfctl"
-	DefaultRoute    = "/sbin/route"
-	DefaultIfconfig = "/sbin/ifconfig"
+	DefaultPfctl = "/sbin/pfctl"
+	DefaultRoute = "/sbin/route"
 )
 
 // PfctlOptions configures the pfctl backend. Zero fields take the default
@@ -59,12 +61,12 @@ type PfctlOptions struct {
 // and are left to time out; killing that label would cut every balanced
 // connection.
 type Pfctl struct {
-	r    Runner
+	r    execrun.Runner
 	opts PfctlOptions
 }
 
 // NewPfctl returns the pfctl backend.
-func NewPfctl(r Runner, opts PfctlOptions) (*Pfctl, error) {
+func NewPfctl(r execrun.Runner, opts PfctlOptions) (*Pfctl, error) {
 	if r == nil {
 		return nil, errors.New("pfctl backend: no Runner")
 	}
@@ -97,7 +99,7 @@ func (p *Pfctl) writePending(a Anchor) (string, error) {
 		return "", fmt.Errorf("pf.dir: %w", err)
 	}
 	path := p.pendingPath(a.Name)
-	if err := WriteFileAtomic(path, []byte(a.Rules), 0o600); err != nil {
+	if err := atomicfile.WriteFile(path, []byte(a.Rules), 0o600); err != nil {
 		return "", fmt.Errorf("anchor %q: writing %s: %w", a.Name, path, err)
 	}
 	return path, nil
@@ -183,7 +185,7 @@ func (p *Pfctl) SetDefaultRoute(ctx context.Context, gw netip.Addr) error {
 
 // noRoute reports whether a route(8) failure means "there is no such route".
 func noRoute(err error) bool {
-	var ce *CmdError
+	var ce *execrun.CmdError
 	if !errors.As(err, &ce) || ce.Exit <= 0 {
 		return false
 	}

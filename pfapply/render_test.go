@@ -158,7 +158,7 @@ func ruleLines(rules string) []string {
 	return out
 }
 
-// TestRenderContract checks DESIGN.md's rendering contract table rule for
+// TestRenderContract checks docs/DESIGN.md's rendering contract table rule for
 // rule (labels and comments aside).
 func TestRenderContract(t *testing.T) {
 	cfg := parseConfig(t, yamlPFFAQ)

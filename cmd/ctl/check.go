@@ -43,41 +43,41 @@ Exit status: 0 valid, 1 invalid, 2 usage error.
 
 Example:
   gwctl check --config /etc/gwstated.yaml --node fw2`,
-		flags: func(fs *flag.FlagSet) func(ctx context.Context, io *stdio, args []string) int {
+		flags: func(fs *flag.FlagSet) func(ctx context.Context, std *stdio, args []string) int {
 			path := fs.String("config", "", "gwstated configuration `file` to check (required)")
 			node := fs.String("node", "", "check as node `name` (default: the file's node key, else the host name)")
 			printDefaults := fs.Bool("print-defaults", false, "print the effective configuration with defaults filled in")
-			return func(ctx context.Context, io *stdio, args []string) int {
+			return func(ctx context.Context, std *stdio, args []string) int {
 				if len(args) > 0 {
-					fmt.Fprintf(io.err, "gwctl check: unexpected argument %q\n", args[0])
+					fmt.Fprintf(std.err, "gwctl check: unexpected argument %q\n", args[0])
 					return exitUsage
 				}
 				if *path == "" {
-					fmt.Fprintln(io.err, "gwctl check: --config FILE is required")
+					fmt.Fprintln(std.err, "gwctl check: --config FILE is required")
 					return exitUsage
 				}
-				return runCheck(io, *path, *node, *printDefaults)
+				return runCheck(std, *path, *node, *printDefaults)
 			}
 		},
 	})
 }
 
-func runCheck(io *stdio, path, node string, printDefaults bool) int {
+func runCheck(std *stdio, path, node string, printDefaults bool) int {
 	cfg, err := config.Load(path, node, config.Offline())
 	if err == nil {
-		err = checkRenders(cfg, io.now())
+		err = checkRenders(cfg, std.now())
 	}
 	if err != nil {
-		printErrorLines(io, path, err)
+		printErrorLines(std, path, err)
 		return exitFail
 	}
 	if printDefaults {
 		out, err := config.Marshal(cfg)
 		if err != nil {
-			fmt.Fprintf(io.err, "gwctl check: %v\n", err)
+			fmt.Fprintf(std.err, "gwctl check: %v\n", err)
 			return exitFail
 		}
-		io.out.Write(out)
+		std.out.Write(out)
 		return exitOK
 	}
 	names := allLinkNames(cfg)
@@ -89,8 +89,8 @@ func runCheck(io *stdio, path, node string, printDefaults bool) int {
 	if _, ok := cfg.Nodes[cfg.Node]; !ok {
 		nodeNote = " (not in nodes: no per-node settings)"
 	}
-	fmt.Fprintln(io.out, "ok")
-	fmt.Fprintf(io.out, "cluster %s, node %s%s, %d %s (%s), pf syntax %s\n", cfg.Cluster.Name, cfg.Node, nodeNote,
+	fmt.Fprintln(std.out, "ok")
+	fmt.Fprintf(std.out, "cluster %s, node %s%s, %d %s (%s), pf syntax %s\n", cfg.Cluster.Name, cfg.Node, nodeNote,
 		len(names), links, strings.Join(names, ", "), cfg.PF.Syntax)
 	return exitOK
 }
@@ -106,16 +106,16 @@ func checkRenders(cfg *config.Config, now time.Time) error {
 // printErrorLines prints every error of err on its own line: each problem
 // of a *config.ValidationError prefixed with the file, else err's lines
 // (errors.Join separates errors by newlines).
-func printErrorLines(io *stdio, path string, err error) {
+func printErrorLines(std *stdio, path string, err error) {
 	if ve, ok := errors.AsType[*config.ValidationError](err); ok {
 		for _, p := range ve.Problems {
-			fmt.Fprintf(io.err, "%s: %s\n", path, p)
+			fmt.Fprintf(std.err, "%s: %s\n", path, p)
 		}
 		return
 	}
 	for line := range strings.SplitSeq(err.Error(), "\n") {
 		if strings.TrimSpace(line) != "" {
-			fmt.Fprintln(io.err, line)
+			fmt.Fprintln(std.err, line)
 		}
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"gwstated/internal/testkit"
 )
 
 // runAsGwctl makes the test binary behave as gwctl (TestMain), so the
@@ -135,10 +137,7 @@ func needShell(t *testing.T, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		if os.Getenv("GWSTATED_REQUIRE_LAB") == "1" {
-			t.Fatalf("%s not found and GWSTATED_REQUIRE_LAB=1: apt-get install %s", name, name)
-		}
-		t.Skipf("%s not found; skipping", name)
+		testkit.SkipOrRequire(t, name+" not found (apt-get install "+name+")")
 	}
 	return p
 }

@@ -138,10 +138,32 @@ func (c *conn) requestErr(what string, err error) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
+// store is the cluster's etcd layout on this connection: every record
+// gwctl reads or writes goes through it. The audit write trims the log to
+// the configured retention; without the config gwctl cannot know it, so
+// it leaves trimming to the leader.
+func (c *conn) store() *cluster.Store {
+	retention := -1
+	if c.cfg != nil {
+		retention = c.cfg.Cluster.Etcd.AuditRetention
+	}
+	return cluster.NewStore(c.cli, c.name, retention)
+}
+
+// storeErr words an error of a cluster.Store read, which already says
+// what it read: a timeout names the endpoints and the timeout and wraps
+// cluster.ErrEtcdUnreachable, as requestErr does.
+func (c *conn) storeErr(what string, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return c.requestErr(what, err)
+	}
+	return err
+}
+
 // connExit prints err from open and returns the exit status: 2 for both an
 // unreachable cluster and unusable settings.
-func connExit(io *stdio, err error) int {
-	fmt.Fprintf(io.err, "gwctl: %v\n", err)
+func connExit(std *stdio, err error) int {
+	fmt.Fprintf(std.err, "gwctl: %v\n", err)
 	return exitUsage
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,9 +10,6 @@ import (
 	"strings"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
-	"gwstated/cluster"
 	"gwstated/linkstate"
 )
 
@@ -63,20 +59,20 @@ bad command line.`,
 			reason := fs.String("reason", "", "why the link is drained (required; goes to the audit log)")
 			dur := fs.Duration("for", 0, "expire the drain after this `duration` (0: until undrain)")
 			wait := fs.Duration("wait", defaultDrainWait, "wait this long for every alive node to apply it (0: do not wait)")
-			return func(ctx context.Context, io *stdio, args []string) int {
+			return func(ctx context.Context, std *stdio, args []string) int {
 				if len(args) != 1 {
-					fmt.Fprintf(io.err, "gwctl drain: want exactly one LINK, got %d arguments\n", len(args))
+					fmt.Fprintf(std.err, "gwctl drain: want exactly one LINK, got %d arguments\n", len(args))
 					return exitUsage
 				}
 				if strings.TrimSpace(*reason) == "" {
-					fmt.Fprintf(io.err, "gwctl drain: --reason is required: say why %s is drained (it goes to the audit log)\n", args[0])
+					fmt.Fprintf(std.err, "gwctl drain: --reason is required: say why %s is drained (it goes to the audit log)\n", args[0])
 					return exitUsage
 				}
 				if *dur < 0 || *wait < 0 {
-					fmt.Fprintf(io.err, "gwctl drain: --for and --wait must not be negative\n")
+					fmt.Fprintf(std.err, "gwctl drain: --for and --wait must not be negative\n")
 					return exitUsage
 				}
-				return runOverride(ctx, io, cf, overrideRequest{
+				return runOverride(ctx, std, cf, overrideRequest{
 					link: args[0], action: linkstate.Drain, reason: strings.TrimSpace(*reason), dur: *dur, wait: *wait,
 				})
 			}
@@ -102,16 +98,16 @@ unknown link or bad command line.`,
 			cf := addConnFlags(fs)
 			reason := fs.String("reason", "", "why the override is removed (optional; goes to the audit log)")
 			wait := fs.Duration("wait", defaultDrainWait, "wait this long for every alive node to apply it (0: do not wait)")
-			return func(ctx context.Context, io *stdio, args []string) int {
+			return func(ctx context.Context, std *stdio, args []string) int {
 				if len(args) != 1 {
-					fmt.Fprintf(io.err, "gwctl undrain: want exactly one LINK, got %d arguments\n", len(args))
+					fmt.Fprintf(std.err, "gwctl undrain: want exactly one LINK, got %d arguments\n", len(args))
 					return exitUsage
 				}
 				if *wait < 0 {
-					fmt.Fprintf(io.err, "gwctl undrain: --wait must not be negative\n")
+					fmt.Fprintf(std.err, "gwctl undrain: --wait must not be negative\n")
 					return exitUsage
 				}
-				return runOverride(ctx, io, cf, overrideRequest{link: args[0], reason: strings.TrimSpace(*reason), wait: *wait})
+				return runOverride(ctx, std, cf, overrideRequest{link: args[0], reason: strings.TrimSpace(*reason), wait: *wait})
 			}
 		},
 	})
@@ -126,44 +122,44 @@ type overrideRequest struct {
 	wait   time.Duration
 }
 
-func runOverride(ctx context.Context, io *stdio, cf *connFlags, req overrideRequest) int {
+func runOverride(ctx context.Context, std *stdio, cf *connFlags, req overrideRequest) int {
 	c, err := cf.open(ctx)
 	if err != nil {
-		return connExit(io, err)
+		return connExit(std, err)
 	}
 	defer c.Close()
 	cmd := "drain"
 	if req.action == "" {
 		cmd = "undrain"
 	}
-	res, err := writeOverride(ctx, c, req, operator(), io.now())
+	res, err := writeOverride(ctx, c, req, operator(), std.now())
 	if err != nil {
-		fmt.Fprintf(io.err, "gwctl %s: %v\n", cmd, err)
+		fmt.Fprintf(std.err, "gwctl %s: %v\n", cmd, err)
 		return exitUsage
 	}
 	if res.unchanged {
-		fmt.Fprintf(io.out, "%s has no override; nothing to do\n", req.link)
+		fmt.Fprintf(std.out, "%s has no override; nothing to do\n", req.link)
 		return exitOK
 	}
 	what := req.link + " drained"
 	if req.action == "" {
 		what = req.link + " undrained"
 	} else if !res.override.Until.IsZero() {
-		what += " until " + fmtTime(res.override.Until, io.now())
+		what += " until " + fmtTime(res.override.Until, std.now())
 	}
-	fmt.Fprintln(io.out, what)
+	fmt.Fprintln(std.out, what)
 	if req.wait == 0 {
 		return exitOK
 	}
-	seq, nodes, err := waitApplied(ctx, c, req.link, req.action, res.revision, req.wait, io.now)
+	seq, nodes, err := waitApplied(ctx, c, req.link, req.action, res.revision, req.wait, std.now)
 	if err != nil {
-		fmt.Fprintf(io.err, "gwctl %s: %v\n", cmd, err)
+		fmt.Fprintf(std.err, "gwctl %s: %v\n", cmd, err)
 		return exitFail
 	}
 	if len(nodes) == 0 {
-		fmt.Fprintf(io.out, "verdict seq %d reflects it; no alive node to wait for\n", seq)
+		fmt.Fprintf(std.out, "verdict seq %d reflects it; no alive node to wait for\n", seq)
 	} else {
-		fmt.Fprintf(io.out, "verdict seq %d applied on %s\n", seq, strings.Join(nodes, ", "))
+		fmt.Fprintf(std.out, "verdict seq %d applied on %s\n", seq, strings.Join(nodes, ", "))
 	}
 	return exitOK
 }
@@ -196,19 +192,12 @@ type overrideResult struct {
 // override, in one transaction (cluster.Store.PutOverride and
 // DeleteOverride, which number the record from the shared audit counter).
 func writeOverride(ctx context.Context, c *conn, req overrideRequest, by string, now time.Time) (overrideResult, error) {
-	k := c.keys
 	rctx, cancel := c.request(ctx)
 	defer cancel()
-	resp, err := c.cli.Txn(rctx).Then(clientv3.OpGet(k.Verdict()), clientv3.OpGet(k.Override(req.link))).Commit()
+	store := c.store()
+	verdict, hasOverride, rev, err := store.VerdictOverride(rctx, req.link)
 	if err != nil {
-		return overrideResult{}, c.requestErr("read verdict", err)
-	}
-	var verdict *cluster.VerdictRecord
-	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
-		verdict = &cluster.VerdictRecord{}
-		if err := json.Unmarshal(kvs[0].Value, verdict); err != nil {
-			return overrideResult{}, fmt.Errorf("verdict record %s is not valid JSON: %w", kvs[0].Key, err)
-		}
+		return overrideResult{}, c.storeErr("read verdict", err)
 	}
 	links := c.knownLinks(verdict)
 	if len(links) == 0 {
@@ -217,16 +206,9 @@ func writeOverride(ctx context.Context, c *conn, req overrideRequest, by string,
 	if !slices.Contains(links, req.link) {
 		return overrideResult{}, fmt.Errorf("unknown link %q (links: %s)", req.link, strings.Join(links, ", "))
 	}
-	res := overrideResult{revision: resp.Header.Revision}
-	// The audit write trims the log to the configured retention; without
-	// the config gwctl cannot know it, so it leaves trimming to the leader.
-	retention := -1
-	if c.cfg != nil {
-		retention = c.cfg.Cluster.Etcd.AuditRetention
-	}
-	store := cluster.NewStore(c.cli, c.name, retention)
+	res := overrideResult{revision: rev}
 	if req.action == "" {
-		if len(resp.Responses[1].GetResponseRange().Kvs) == 0 {
+		if !hasOverride {
 			return overrideResult{unchanged: true}, nil
 		}
 		if err := store.DeleteOverride(rctx, req.link, by, req.reason); err != nil {

@@ -3,15 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"time"
-
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"gwstated/cluster"
 	"gwstated/linkstate"
@@ -65,35 +61,35 @@ Exit status: 0 success, 2 etcd unreachable or bad command line.`,
 			limit := fs.Int("limit", 50, "show at most `N` records (0: all)")
 			page := fs.Int("page", defaultHistoryPage, "records read per etcd request")
 			asJSON := fs.Bool("json", false, "print a JSON array (see above)")
-			return func(ctx context.Context, io *stdio, args []string) int {
+			return func(ctx context.Context, std *stdio, args []string) int {
 				if len(args) > 0 {
-					fmt.Fprintf(io.err, "gwctl history: unexpected argument %q\n", args[0])
+					fmt.Fprintf(std.err, "gwctl history: unexpected argument %q\n", args[0])
 					return exitUsage
 				}
-				now := io.now()
+				now := std.now()
 				f := historyFilter{link: *link, limit: *limit}
 				if *since != "" {
 					t, err := parseSince(*since, now)
 					if err != nil {
-						fmt.Fprintf(io.err, "gwctl history: --since: %v\n", err)
+						fmt.Fprintf(std.err, "gwctl history: --since: %v\n", err)
 						return exitUsage
 					}
 					f.since = t
 				}
 				if *limit < 0 || *page < 1 {
-					fmt.Fprintf(io.err, "gwctl history: --limit must be 0 or more and --page 1 or more\n")
+					fmt.Fprintf(std.err, "gwctl history: --limit must be 0 or more and --page 1 or more\n")
 					return exitUsage
 				}
 				c, err := cf.open(ctx)
 				if err != nil {
-					return connExit(io, err)
+					return connExit(std, err)
 				}
 				defer c.Close()
-				p := newHistoryPrinter(io.out, *asJSON, now)
+				p := newHistoryPrinter(std.out, *asJSON, now)
 				_, err = readAudit(ctx, c, int64(*page), f, p.print)
 				p.close()
 				if err != nil {
-					fmt.Fprintf(io.err, "gwctl: %v\n", err)
+					fmt.Fprintf(std.err, "gwctl: %v\n", err)
 					return exitUsage
 				}
 				return exitOK
@@ -124,63 +120,16 @@ type historyFilter struct {
 	limit int       // 0: no limit
 }
 
-// readAudit calls emit for every audit record that f selects, newest first,
-// reading page records per request: each request is a descending range
-// read that ends just before the last key of the previous page, pinned to
-// the first page's revision so that the pages form one snapshot. It
-// returns the number of requests made.
+// readAudit calls emit for every audit record that f selects, newest
+// first, page records per request (cluster.Store.ReadAudit: one snapshot
+// across pages). It returns the number of requests made.
 func readAudit(ctx context.Context, c *conn, page int64, f historyFilter, emit func(cluster.AuditRecord)) (int, error) {
-	prefix := c.keys.AuditPrefix()
-	end := clientv3.GetPrefixRangeEnd(prefix)
-	var rev int64
-	requests, shown := 0, 0
-	for {
-		opts := []clientv3.OpOption{
-			clientv3.WithRange(end), clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend),
-			clientv3.WithLimit(page),
-		}
-		if rev != 0 {
-			opts = append(opts, clientv3.WithRev(rev))
-		}
-		rctx, cancel := c.request(ctx)
-		resp, err := c.cli.Get(rctx, prefix, opts...)
-		cancel()
-		requests++
-		if errors.Is(err, rpctypes.ErrCompacted) && rev != 0 {
-			rev = 0 // the snapshot was compacted away: read on from the newest revision
-			continue
-		}
-		if err != nil {
-			return requests, c.requestErr("read audit log", err)
-		}
-		if rev == 0 {
-			rev = resp.Header.Revision
-		}
-		for _, kv := range resp.Kvs {
-			var r cluster.AuditRecord
-			if err := json.Unmarshal(kv.Value, &r); err != nil {
-				return requests, fmt.Errorf("audit record %s is not valid JSON: %w", kv.Key, err)
-			}
-			if !f.since.IsZero() && r.Time.Before(f.since) {
-				if r.WithoutEtcd {
-					continue // written late, when etcd was back: newer records may follow
-				}
-				return requests, nil
-			}
-			if f.link != "" && r.Link != f.link {
-				continue
-			}
-			emit(r)
-			shown++
-			if f.limit > 0 && shown >= f.limit {
-				return requests, nil
-			}
-		}
-		if !resp.More || len(resp.Kvs) == 0 {
-			return requests, nil
-		}
-		end = string(resp.Kvs[len(resp.Kvs)-1].Key)
+	q := cluster.AuditQuery{Link: f.link, Since: f.since, Limit: f.limit, Page: page, RequestTimeout: c.timeout}
+	n, err := c.store().ReadAudit(ctx, q, emit)
+	if err != nil {
+		return n, c.storeErr("read audit log", err)
 	}
+	return n, nil
 }
 
 // historyPrinter writes records as they are read: lines, or the elements

@@ -34,29 +34,29 @@ command line.`,
 		flags: func(fls *flag.FlagSet) func(context.Context, *stdio, []string) int {
 			out := fls.String("out", "", "write the key to `file` (mode 0600) instead of standard output")
 			force := fls.Bool("force", false, "replace an existing --out file")
-			return func(ctx context.Context, io *stdio, args []string) int {
+			return func(ctx context.Context, std *stdio, args []string) int {
 				if len(args) > 0 {
-					fmt.Fprintf(io.err, "gwctl keygen: unexpected argument %q\n", args[0])
+					fmt.Fprintf(std.err, "gwctl keygen: unexpected argument %q\n", args[0])
 					return exitUsage
 				}
 				if *force && *out == "" {
-					fmt.Fprintf(io.err, "gwctl keygen: --force needs --out FILE\n")
+					fmt.Fprintf(std.err, "gwctl keygen: --force needs --out FILE\n")
 					return exitUsage
 				}
 				if *out == "" {
 					k, err := cluster.GenerateKey()
 					if err != nil {
-						fmt.Fprintf(io.err, "gwctl keygen: %v\n", err)
+						fmt.Fprintf(std.err, "gwctl keygen: %v\n", err)
 						return exitFail
 					}
-					fmt.Fprintln(io.out, base64.StdEncoding.EncodeToString(k))
+					fmt.Fprintln(std.out, base64.StdEncoding.EncodeToString(k))
 					return exitOK
 				}
 				if err := writeKey(*out, *force); err != nil {
-					fmt.Fprintf(io.err, "gwctl keygen: %v\n", err)
+					fmt.Fprintf(std.err, "gwctl keygen: %v\n", err)
 					return exitFail
 				}
-				fmt.Fprintf(io.err, "gwctl keygen: wrote a new gossip key to %s (mode 0600)\n", *out)
+				fmt.Fprintf(std.err, "gwctl keygen: wrote a new gossip key to %s (mode 0600)\n", *out)
 				return exitOK
 			}
 		},

@@ -33,7 +33,7 @@ type command struct {
 	help    string // paragraphs for `gwctl help NAME`, man-page style
 	// flags declares the subcommand's flags on fs and returns the function
 	// that runs it once fs has parsed; positional arguments are passed on.
-	flags func(fs *flag.FlagSet) func(ctx context.Context, io *stdio, args []string) int
+	flags func(fs *flag.FlagSet) func(ctx context.Context, std *stdio, args []string) int
 }
 
 // stdio is where a subcommand writes.
@@ -47,10 +47,10 @@ type stdio struct {
 	clock func() time.Time
 }
 
-// now returns the current time from io's clock.
-func (io *stdio) now() time.Time {
-	if io.clock != nil {
-		return io.clock()
+// now returns the current time from std's clock.
+func (std *stdio) now() time.Time {
+	if std.clock != nil {
+		return std.clock()
 	}
 	return time.Now()
 }
@@ -75,9 +75,9 @@ func main() {
 }
 
 // run executes one gwctl command line and returns its exit status.
-func run(ctx context.Context, args []string, io *stdio) int {
+func run(ctx context.Context, args []string, std *stdio) int {
 	if len(args) == 0 {
-		usage(io.err)
+		usage(std.err)
 		return exitUsage
 	}
 	name := args[0]
@@ -85,33 +85,33 @@ func run(ctx context.Context, args []string, io *stdio) int {
 	case "-h", "-help", "--help", "help":
 		if len(args) > 1 {
 			if c, ok := commands[args[1]]; ok {
-				fs, _ := newFlagSet(c, io.out)
-				fs.SetOutput(io.out)
+				fs, _ := newFlagSet(c, std.out)
+				fs.SetOutput(std.out)
 				fs.Usage()
 				return exitOK
 			}
-			fmt.Fprintf(io.err, "gwctl: unknown command %q\n", args[1])
+			fmt.Fprintf(std.err, "gwctl: unknown command %q\n", args[1])
 			return exitUsage
 		}
-		usage(io.out)
+		usage(std.out)
 		return exitOK
 	}
 	c, ok := commands[name]
 	if !ok {
-		fmt.Fprintf(io.err, "gwctl: unknown command %q (run 'gwctl help' for the list)\n", name)
+		fmt.Fprintf(std.err, "gwctl: unknown command %q (run 'gwctl help' for the list)\n", name)
 		return exitUsage
 	}
-	fs, runFn := newFlagSet(c, io.err)
+	fs, runFn := newFlagSet(c, std.err)
 	pos, err := parseInterspersed(fs, args[1:])
 	if errors.Is(err, flag.ErrHelp) {
-		fs.SetOutput(io.out)
+		fs.SetOutput(std.out)
 		fs.Usage()
 		return exitOK
 	}
 	if err != nil {
 		return exitUsage // flag package already printed the error and usage
 	}
-	return runFn(ctx, io, pos)
+	return runFn(ctx, std, pos)
 }
 
 func newFlagSet(c *command, w io.Writer) (*flag.FlagSet, func(context.Context, *stdio, []string) int) {

@@ -48,32 +48,32 @@ render, 2 usage error (including an unknown link name).
 Examples:
   gwctl render --config /etc/gwstated.yaml --up isp2
   gwctl render --config /etc/gwstated.yaml --up isp1,isp2 --json`,
-		flags: func(fs *flag.FlagSet) func(ctx context.Context, io *stdio, args []string) int {
+		flags: func(fs *flag.FlagSet) func(ctx context.Context, std *stdio, args []string) int {
 			path := fs.String("config", "", "gwstated configuration `file` (required)")
 			up := fs.String("up", "", "comma-separated `links` that are up; every other link is down (required; \"\" for none)")
 			node := fs.String("node", "", "read the configuration as node `name` (default: the file's node key, else the host name)")
 			asJSON := fs.Bool("json", false, "print JSON: {\"anchors\": {...}, \"default_route\": ..., \"hash\": ...}")
-			return func(ctx context.Context, io *stdio, args []string) int {
+			return func(ctx context.Context, std *stdio, args []string) int {
 				if len(args) > 0 {
-					fmt.Fprintf(io.err, "gwctl render: unexpected argument %q\n", args[0])
+					fmt.Fprintf(std.err, "gwctl render: unexpected argument %q\n", args[0])
 					return exitUsage
 				}
 				upSet := false
 				fs.Visit(func(f *flag.Flag) { upSet = upSet || f.Name == "up" })
 				if *path == "" || !upSet {
-					fmt.Fprintln(io.err, "gwctl render: --config FILE and --up LINKS are required (--up \"\" for all links down)")
+					fmt.Fprintln(std.err, "gwctl render: --config FILE and --up LINKS are required (--up \"\" for all links down)")
 					return exitUsage
 				}
-				return runRender(io, *path, *node, *up, *asJSON)
+				return runRender(std, *path, *node, *up, *asJSON)
 			}
 		},
 	})
 }
 
-func runRender(io *stdio, path, node, upFlag string, asJSON bool) int {
+func runRender(std *stdio, path, node, upFlag string, asJSON bool) int {
 	cfg, err := config.Load(path, node, config.Offline())
 	if err != nil {
-		printErrorLines(io, path, err)
+		printErrorLines(std, path, err)
 		return exitFail
 	}
 	configured := allLinkNames(cfg)
@@ -89,20 +89,20 @@ func runRender(io *stdio, path, node, upFlag string, asJSON bool) int {
 		}
 	}
 	if len(unknown) > 0 {
-		fmt.Fprintf(io.err, "gwctl render: --up: unknown link %s (configured: %s)\n",
+		fmt.Fprintf(std.err, "gwctl render: --up: unknown link %s (configured: %s)\n",
 			strings.Join(unknown, ", "), strings.Join(configured, ", "))
 		return exitUsage
 	}
-	v := decideUp(cfg, up, io.now())
+	v := decideUp(cfg, up, std.now())
 	rs, err := pfapply.Render(cfg, v)
 	if err != nil {
-		printErrorLines(io, path, err)
+		printErrorLines(std, path, err)
 		return exitFail
 	}
 	if asJSON {
-		return printRenderJSON(io, rs)
+		return printRenderJSON(std, rs)
 	}
-	printRenderText(io, cfg, v, rs)
+	printRenderText(std, cfg, v, rs)
 	return exitOK
 }
 
@@ -122,7 +122,7 @@ func decideUp(cfg *config.Config, up []string, now time.Time) linkstate.Verdict 
 	return v
 }
 
-func printRenderText(io *stdio, cfg *config.Config, v linkstate.Verdict, rs pfapply.Ruleset) {
+func printRenderText(std *stdio, cfg *config.Config, v linkstate.Verdict, rs pfapply.Ruleset) {
 	var states []string
 	for _, l := range cfg.Links {
 		states = append(states, l.Name+" "+v.Links[l.Name].State.String())
@@ -131,36 +131,36 @@ func printRenderText(io *stdio, cfg *config.Config, v linkstate.Verdict, rs pfap
 	if len(v.Active) > 0 {
 		active = strings.Join(v.Active, ", ")
 	}
-	fmt.Fprintf(io.out, "verdict: %s; active: %s", strings.Join(states, ", "), active)
+	fmt.Fprintf(std.out, "verdict: %s; active: %s", strings.Join(states, ", "), active)
 	if v.ActiveReason != "" {
-		fmt.Fprintf(io.out, " (%s)", v.ActiveReason)
+		fmt.Fprintf(std.out, " (%s)", v.ActiveReason)
 	}
-	fmt.Fprintln(io.out)
+	fmt.Fprintln(std.out)
 	for _, a := range rs.Anchors {
-		fmt.Fprintf(io.out, "\nanchor %s:\n", a.Name)
+		fmt.Fprintf(std.out, "\nanchor %s:\n", a.Name)
 		if a.Rules == "" {
-			fmt.Fprintln(io.out, "    (empty)")
+			fmt.Fprintln(std.out, "    (empty)")
 			continue
 		}
 		for line := range strings.SplitSeq(strings.TrimSuffix(a.Rules, "\n"), "\n") {
-			fmt.Fprintf(io.out, "    %s\n", line)
+			fmt.Fprintf(std.out, "    %s\n", line)
 		}
 	}
 	route := "none"
 	if rs.DefaultRoute.IsValid() {
 		route = rs.DefaultRoute.String()
 	}
-	fmt.Fprintf(io.out, "\ndefault route: %s\nhash: %s\n", route, rs.Hash)
+	fmt.Fprintf(std.out, "\ndefault route: %s\nhash: %s\n", route, rs.Hash)
 }
 
-// renderJSON is the --json form, as DESIGN.md's CLI contract gives it.
+// renderJSON is the --json form, as docs/DESIGN.md's CLI contract gives it.
 type renderJSON struct {
 	Anchors      map[string]string `json:"anchors"`
 	DefaultRoute string            `json:"default_route"`
 	Hash         string            `json:"hash"`
 }
 
-func printRenderJSON(io *stdio, rs pfapply.Ruleset) int {
+func printRenderJSON(std *stdio, rs pfapply.Ruleset) int {
 	out := renderJSON{Anchors: make(map[string]string, len(rs.Anchors)), Hash: rs.Hash}
 	for _, a := range rs.Anchors {
 		out.Anchors[a.Name] = a.Rules
@@ -168,11 +168,11 @@ func printRenderJSON(io *stdio, rs pfapply.Ruleset) int {
 	if rs.DefaultRoute.IsValid() {
 		out.DefaultRoute = rs.DefaultRoute.String()
 	}
-	enc := json.NewEncoder(io.out)
+	enc := json.NewEncoder(std.out)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(out); err != nil {
-		fmt.Fprintf(io.err, "gwctl render: %v\n", err)
+		fmt.Fprintf(std.err, "gwctl render: %v\n", err)
 		return exitFail
 	}
 	return exitOK

@@ -8,7 +8,7 @@ import (
 )
 
 // TestRenderText: the whole text output for the PF FAQ example, both links
-// up and isp1 down, against golden files; and DESIGN.md's rendering
+// up and isp1 down, against golden files; and docs/DESIGN.md's rendering
 // contract table, rule for rule.
 func TestRenderText(t *testing.T) {
 	for _, tt := range []struct{ up, golden string }{

@@ -351,12 +351,14 @@ func TestStatusWatch(t *testing.T) {
 func TestComputeStatusGossip(t *testing.T) {
 	in := statusInput{
 		Cluster: "office",
-		Records: map[string]cluster.NodeRecord{
-			"fw1": {Node: "fw1", Members: members("fw1", "alive", "fw2", "suspect", "fw4", "left")},
-			"fw2": {Node: "fw2", Members: members("fw1", "alive", "fw2", "alive")},
+		Snapshot: cluster.Snapshot{
+			Nodes: map[string]cluster.NodeRecord{
+				"fw1": {Node: "fw1", Members: members("fw1", "alive", "fw2", "suspect", "fw4", "left")},
+				"fw2": {Node: "fw2", Members: members("fw1", "alive", "fw2", "alive")},
+			},
+			Applied:   map[string]cluster.AppliedRecord{},
+			Overrides: map[string]linkstate.Override{},
 		},
-		Applied:     map[string]cluster.AppliedRecord{},
-		Overrides:   map[string]linkstate.Override{},
 		ConfigNodes: map[string]bool{"fw5": true},
 	}
 	s := computeStatus(in, t0)

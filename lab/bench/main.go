@@ -12,9 +12,9 @@
 //	           state down" log records: with decide: any the link is down
 //	           only when both see it down) → each firewall's applied.json
 //
-// Apply times are the agents' "verdict applied" log records (logged right
-// after the dir backend wrote the anchors and applied.json; file mtimes are
-// too coarse). Flap damping is off (damping.penalty: 0) so
+// Apply times are applied_at of the agents' applied.json (the dir
+// backend's clock right after it wrote the anchors; file mtimes are too
+// coarse). Flap damping is off (damping.penalty: 0) so
 // that repeated cuts are not held down. Then a soak: 10% random loss on
 // both links for -soak, counting transitions (false failovers).
 //

@@ -1,4 +1,4 @@
-package pfapply
+package redundancy
 
 import (
 	"bufio"
@@ -9,7 +9,16 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"gwstated/internal/execrun"
 )
+
+// DefaultIfconfig is the path of OpenBSD's ifconfig(8).
+const DefaultIfconfig = "/sbin/ifconfig"
+
+// maxIfaceName is the longest interface or group name (IFNAMSIZ 16, less
+// the terminating NUL).
+const maxIfaceName = 15
 
 // CARPVHID is the state of one virtual host of a carp(4) interface, as
 // ifconfig(8) prints it.
@@ -43,7 +52,7 @@ func checkIfName(name string) error {
 
 // ReadCARP runs `ifconfig <iface>` and returns its CARP virtual hosts.
 // ifconfig is the path of ifconfig(8) (DefaultIfconfig when empty).
-func ReadCARP(ctx context.Context, r Runner, ifconfig, iface string) ([]CARPVHID, error) {
+func ReadCARP(ctx context.Context, r execrun.Runner, ifconfig, iface string) ([]CARPVHID, error) {
 	if err := checkIfName(iface); err != nil {
 		return nil, fmt.Errorf("carp.interfaces: %w", err)
 	}
@@ -150,7 +159,7 @@ func carpFields(v *CARPVHID, f []string) error {
 // operator). The memory is the process's: a restart while demoted leaves
 // the counter raised by n until an operator lowers it.
 type Demoter struct {
-	r        Runner
+	r        execrun.Runner
 	ifconfig string
 	group    string
 	by       int
@@ -162,7 +171,7 @@ type Demoter struct {
 // NewDemoter returns a Demoter for group (carp.group; "carp" when empty)
 // that demotes by `by` (carp.demote; 0 disables demotion). ifconfig is the
 // path of ifconfig(8) (DefaultIfconfig when empty).
-func NewDemoter(r Runner, ifconfig, group string, by int) (*Demoter, error) {
+func NewDemoter(r execrun.Runner, ifconfig, group string, by int) (*Demoter, error) {
 	if group == "" {
 		group = "carp"
 	}

@@ -1,4 +1,4 @@
-package pfapply
+package execrun
 
 import (
 	"context"

@@ -1,8 +1,9 @@
-package pfapply
+package redundancy
 
 import (
 	"context"
 	"errors"
+	"gwstated/internal/execrun/exectest"
 	"reflect"
 	"testing"
 )
@@ -48,8 +49,8 @@ func TestParseCARP(t *testing.T) {
 }
 
 func TestReadCARP(t *testing.T) {
-	fr := &fakeRunner{}
-	fr.on(argsEqual("/sbin/ifconfig", "carp0"), "\tcarp: BACKUP carpdev em0 vhid 1 advbase 1 advskew 100\n", nil)
+	fr := &exectest.Runner{}
+	fr.On(exectest.ArgsEqual("/sbin/ifconfig", "carp0"), "\tcarp: BACKUP carpdev em0 vhid 1 advbase 1 advskew 100\n", nil)
 	got, err := ReadCARP(context.Background(), fr, "", "carp0")
 	if err != nil || len(got) != 1 || got[0].State != "BACKUP" {
 		t.Fatalf("ReadCARP: %+v, %v", got, err)
@@ -57,8 +58,8 @@ func TestReadCARP(t *testing.T) {
 	if _, err := ReadCARP(context.Background(), fr, "", "-a"); !errors.Is(err, ErrInterfaceName) {
 		t.Errorf("ReadCARP(-a): %v, want ErrInterfaceName", err)
 	}
-	calls, _ := fr.take()
-	assertCalls(t, "ReadCARP", calls, [][]string{{"/sbin/ifconfig", "carp0"}})
+	calls, _ := fr.Take()
+	exectest.AssertCalls(t, "ReadCARP", calls, [][]string{{"/sbin/ifconfig", "carp0"}})
 }
 
 // TestDemoter: demote once when impaired, undo once when healthy, never
@@ -66,7 +67,7 @@ func TestReadCARP(t *testing.T) {
 // so the next call tries again.
 func TestDemoter(t *testing.T) {
 	ctx := context.Background()
-	fr := &fakeRunner{}
+	fr := &exectest.Runner{}
 	d, err := NewDemoter(fr, "", "", 50)
 	if err != nil {
 		t.Fatal(err)
@@ -91,20 +92,20 @@ func TestDemoter(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	calls, _ := fr.take()
-	assertCalls(t, "demote and undo", calls, [][]string{demote, undo})
+	calls, _ := fr.Take()
+	exectest.AssertCalls(t, "demote and undo", calls, [][]string{demote, undo})
 
 	// A failing ifconfig: not demoted, and retried by the next call.
-	fail := fr.on(argsEqual(demote...), "", cmdErr(1, "", "ifconfig: SIOCSIFGATTR: Operation not permitted"))
-	fail.times = 1
+	fail := fr.On(exectest.ArgsEqual(demote...), "", exectest.CmdErr(1, "", "ifconfig: SIOCSIFGATTR: Operation not permitted"))
+	fail.Times = 1
 	if changed, err := d.Set(ctx, true); changed || err == nil || d.Demoted() {
 		t.Fatalf("failing demote: changed %v, err %v, demoted %v", changed, err, d.Demoted())
 	}
 	if changed, err := d.Set(ctx, true); !changed || err != nil {
 		t.Fatalf("retried demote: %v, %v", changed, err)
 	}
-	calls, _ = fr.take()
-	assertCalls(t, "retry", calls, [][]string{demote, demote})
+	calls, _ = fr.Take()
+	exectest.AssertCalls(t, "retry", calls, [][]string{demote, demote})
 
 	off, err := NewDemoter(fr, "", "wan", 0)
 	if err != nil {
@@ -113,7 +114,7 @@ func TestDemoter(t *testing.T) {
 	if changed, _ := off.Set(ctx, true); changed {
 		t.Error("carp.demote 0 demoted")
 	}
-	if calls, _ := fr.take(); len(calls) != 0 {
+	if calls, _ := fr.Take(); len(calls) != 0 {
 		t.Errorf("carp.demote 0 ran %q", calls)
 	}
 	for _, g := range []string{"-g", "carp0 ", "c/d", "CARP", "toolonggroupname0"} {

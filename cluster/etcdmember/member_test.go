@@ -1,14 +1,31 @@
-package cluster
+package etcdmember
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"testing"
 	"time"
 
+	"gwstated/cluster/clustertest"
 	"gwstated/config"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, clustertest.IgnoreEtcd()...) }
+
+func testLog() *slog.Logger {
+	if os.Getenv("GWSTATED_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
 
 func freeAddr(t *testing.T) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -33,19 +50,21 @@ func TestEmbeddedThreeMembers(t *testing.T) {
 	}
 	cfgs := make([]*config.Config, len(names))
 	for i, n := range names {
-		cfg := testConfig(t, "emb", n, "", nil)
+		cfg := config.Default()
+		cfg.Node = n
+		cfg.Cluster.Name = "emb"
 		cfg.Nodes = nodes
-		cfg.Cluster.Etcd.Endpoints = nil
 		cfg.Cluster.Etcd.Embed = &config.Embed{DataDir: t.TempDir(), InitialCluster: initial}
-		cfgs[i] = cfg
+		cfg.ApplyDefaults()
+		cfgs[i] = &cfg
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	members := make([]*Embedded, len(names))
+	members := make([]*Member, len(names))
 	errs := make([]error, len(names))
 	var wg sync.WaitGroup
 	for i := range names {
-		wg.Go(func() { members[i], errs[i] = StartEmbedded(ctx, cfgs[i], testLog()) })
+		wg.Go(func() { members[i], errs[i] = Start(ctx, cfgs[i], testLog()) })
 	}
 	wg.Wait()
 	defer func() {
@@ -60,9 +79,7 @@ func TestEmbeddedThreeMembers(t *testing.T) {
 			t.Fatalf("%s: %v", names[i], err)
 		}
 	}
-	ec := cfgs[0].Cluster.Etcd
-	ec.Endpoints = cfgs[0].EtcdEndpoints()
-	cli, err := NewClient(ctx, ec, testLog())
+	cli, err := clientv3.New(clientv3.Config{Endpoints: cfgs[0].EtcdEndpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
 	}

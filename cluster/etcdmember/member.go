@@ -1,4 +1,4 @@
-package cluster
+package etcdmember
 
 import (
 	"context"
@@ -17,21 +17,21 @@ import (
 	"gwstated/config"
 )
 
-// embedStartTimeout bounds how long StartEmbedded waits for the member to
+// startTimeout bounds how long Start waits for the member to
 // join its cluster; joining needs a quorum of the initial members up.
-const embedStartTimeout = 60 * time.Second
+const startTimeout = 60 * time.Second
 
-// Embedded is an etcd member running inside the agent (cluster.etcd.embed).
-type Embedded struct {
+// Member is an etcd member running inside the agent (cluster.etcd.embed).
+type Member struct {
 	etcd *embed.Etcd
 	log  *slog.Logger
 }
 
-// StartEmbedded starts this node's etcd member as cluster.etcd.embed and
+// Start starts this node's etcd member as cluster.etcd.embed and
 // nodes.<node>.etcd say and waits until it has joined the cluster (which
 // needs a quorum of initial_cluster up: start the members together). The
 // caller closes it after the Node has stopped.
-func StartEmbedded(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Embedded, error) {
+func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Member, error) {
 	e := cfg.Embed()
 	if e == nil {
 		return nil, errors.New("cluster.etcd.embed: not configured")
@@ -92,19 +92,19 @@ func StartEmbedded(ctx context.Context, cfg *config.Config, log *slog.Logger) (*
 	case <-ctx.Done():
 		s.Close()
 		return nil, ctx.Err()
-	case <-time.After(embedStartTimeout):
+	case <-time.After(startTimeout):
 		s.Close()
-		return nil, fmt.Errorf("embedded etcd member %s: not ready after %s; are a quorum of %v up?", name, embedStartTimeout, names)
+		return nil, fmt.Errorf("embedded etcd member %s: not ready after %s; are a quorum of %v up?", name, startTimeout, names)
 	}
 	log.Info("embedded etcd member ready", "node", name, "peer", peer.String(), "client", client.String(), "members", names)
-	return &Embedded{etcd: s, log: log}, nil
+	return &Member{etcd: s, log: log}, nil
 }
 
 // Err reports a fatal error of the running member.
-func (e *Embedded) Err() <-chan error { return e.etcd.Err() }
+func (e *Member) Err() <-chan error { return e.etcd.Err() }
 
 // Close stops the member; its data stays in data_dir.
-func (e *Embedded) Close() {
+func (e *Member) Close() {
 	e.etcd.Close()
 	e.log.Info("embedded etcd member stopped")
 }
