@@ -165,7 +165,7 @@ func checkDeb(t *testing.T, deb, arch, lintian string) {
 		}
 	}
 
-	out, err := exec.Command(lintian, "--fail-on", "error", "--no-tag-display-limit", deb).CombinedOutput()
+	out, err := exec.Command(lintian, "--fail-on", "error", "--tag-display-limit", "0", deb).CombinedOutput()
 	if err != nil {
 		t.Errorf("lintian %s: %v\n%s", filepath.Base(deb), err, out)
 	}
