@@ -51,7 +51,10 @@ func TestDeb(t *testing.T) {
 	mk := needTool(t, "make", "make")
 	build := func(archs string) map[string][]byte {
 		out := t.TempDir()
-		cmd := exec.Command(mk, "-C", "..", "deb", "DEB_ARCHS="+archs, "DEB_OUT="+out, "DEB_BUILD="+filepath.Join(out, "build"))
+		// Version and time pinned: a commit made while the test runs must
+		// not make the two builds differ.
+		cmd := exec.Command(mk, "-C", "..", "deb", "DEB_ARCHS="+archs, "DEB_OUT="+out, "DEB_BUILD="+filepath.Join(out, "build"),
+			"DEB_VERSION=0~reprotest", "DEB_EPOCH=1764547200")
 		b, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("make deb: %v\n%s", err, b)
