@@ -3,7 +3,7 @@
 # a Debian or Ubuntu machine, when it is missing: iproute2 (ip), nftables
 # (nft), iputils-ping (the ifstated baseline of make lab-bench), mandoc and
 # python3 (the pf.conf grammar checker), and for the deploy tests promtool
-# (prometheus), systemd-analyze, dpkg-deb, lintian, fakeroot and zsh.
+# (prometheus), systemd-analyze, dpkg-deb, lintian and zsh.
 # Used by make demo, make lab-bench and .ci/run. Needs root for apt-get; prints what to install otherwise.
 set -euo pipefail
 
@@ -19,7 +19,6 @@ command -v promtool       >/dev/null 2>&1 || missing+=(prometheus)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v dpkg-deb       >/dev/null 2>&1 || missing+=(dpkg)
 command -v lintian        >/dev/null 2>&1 || missing+=(lintian)
-command -v fakeroot       >/dev/null 2>&1 || missing+=(fakeroot)
 command -v zsh            >/dev/null 2>&1 || missing+=(zsh)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
