@@ -106,3 +106,20 @@ func (c *Cluster) WaitTransition(ctx context.Context, link, to string, after uin
 	})
 	return got, err
 }
+
+// WaitMetric waits until node's /metrics has series at value want (for
+// example `gwstated_etcd_mode{mode="hold"}` at 1) and fails after timeout
+// naming the last value read.
+func (c *Cluster) WaitMetric(ctx context.Context, node, series string, want float64, timeout time.Duration) error {
+	return waitEvery(ctx, gwctlPollEvery, timeout, fmt.Sprintf("%s: %s = %v", node, series, want), func() (bool, error) {
+		m, err := c.Metrics(ctx, node)
+		if err != nil {
+			return false, err
+		}
+		v, ok := m[series]
+		if !ok {
+			return false, fmt.Errorf("no series %s", series)
+		}
+		return v == want, fmt.Errorf("%s = %v", series, v)
+	})
+}

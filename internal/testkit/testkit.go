@@ -8,6 +8,8 @@ package testkit
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -88,4 +90,24 @@ func SkipOrRequire(t testing.TB, why string) {
 		t.Fatalf("%s (%s=1)", why, EnvRequire)
 	}
 	t.Skipf("%s; set %s=1 to fail instead of skip", why, EnvRequire)
+}
+
+// Log is the logger tests give the code under test: debug records to
+// stderr with GWSTATED_TEST_LOG=1, else nowhere.
+func Log() *slog.Logger {
+	if os.Getenv("GWSTATED_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// FreeAddr is a loopback TCP address nothing listens on (yet).
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
