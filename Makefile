@@ -21,6 +21,7 @@ help:
 	@echo "make lint       gofmt -l and go vet"
 	@echo "make man        lint the man pages with mandoc and render them into dist/man"
 	@echo "make dist       reproducible release binaries with man pages, rc.d script and SHA256SUMS"
+	@echo "make deb        Debian packages for linux/amd64 and linux/arm64 into dist/"
 	@echo "make clean      remove bin/ and dist/"
 
 build:

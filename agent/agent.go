@@ -136,7 +136,7 @@ func Run(ctx context.Context, o Options) error {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	a.m = newMetrics(reg)
+	a.m = newMetrics(reg, cfg)
 	if o.StateDir == "" {
 		return fmt.Errorf("%w: no state directory (--state-dir)", ErrConfig)
 	}

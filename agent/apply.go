@@ -42,7 +42,7 @@ func (a *agent) apply(ctx context.Context, node Node) {
 				log.Info("link verdict", "link", name, "state", lv.State, "reason", lv.Reason)
 			}
 		}
-		a.m.verdictApplied(a.applied, v)
+		a.m.verdictApplied(a.applied, v, res.Hash)
 		a.applied = v
 		if err := writeState(a.o.StateDir, stateFile{Verdict: a.cur, Hash: res.Hash, Time: rec.Time}); err != nil {
 			log.Warn("cannot save the local state file; a restart without etcd would start without it", "err", err)

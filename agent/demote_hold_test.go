@@ -43,7 +43,7 @@ func TestDemoteHold(t *testing.T) {
 		t.Fatalf("settle %v", hold)
 	}
 	red := &countingRed{}
-	a := &agent{cfg: cfg, log: slog.New(slog.DiscardHandler), m: newMetrics(prometheus.NewRegistry()), red: red}
+	a := &agent{cfg: cfg, log: slog.New(slog.DiscardHandler), m: newMetrics(prometheus.NewRegistry(), cfg), red: red}
 	ctx := context.Background()
 	t0 := time.Date(2026, 11, 29, 17, 0, 0, 0, time.UTC)
 	impaired := linkstate.Verdict{Seq: 2, Impaired: []linkstate.Impairment{{Node: "fw1", Link: link.Name}}}

@@ -1,13 +1,20 @@
 package agent
 
 import (
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"gwstated/cluster"
+	"gwstated/config"
 	"gwstated/linkstate"
 )
 
-// metrics are the agent's Prometheus series (metrics.listen).
+// metrics are the agent's Prometheus series (metrics.listen). Every series
+// carries the labels cluster (cluster.name) and node (this node's name, as
+// at start), so alerts and dashboards group by cluster and name nodes the
+// way gwctl status does. A witness exports only the cluster series (leader,
+// mode, members, nodes, reloads): it probes and applies nothing.
 type metrics struct {
 	observed    *prometheus.GaugeVec   // this node's probe view per link
 	verdict     *prometheus.GaugeVec   // cluster verdict per link
@@ -25,6 +32,9 @@ type metrics struct {
 	members     *prometheus.GaugeVec
 	demoted     prometheus.Gauge
 	reloads     *prometheus.CounterVec
+	ruleset     *prometheus.GaugeVec // 1 for the seq and hash in force on this node
+	suppressed  *prometheus.GaugeVec // link held down by flap damping
+	nodes       prometheus.Gauge     // nodes in the config (nodes:)
 }
 
 func stateValue(s linkstate.State) float64 {
@@ -37,7 +47,9 @@ func stateValue(s linkstate.State) float64 {
 	return -1
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+// newMetrics registers the agent's series on reg for cfg's cluster and node.
+func newMetrics(reg prometheus.Registerer, cfg *config.Config) *metrics {
+	reg = prometheus.WrapRegistererWith(prometheus.Labels{"cluster": cfg.Cluster.Name, "node": cfg.Node}, reg)
 	m := &metrics{
 		observed: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "gwstated_link_observed_state",
 			Help: "This node's probe view of a link: 1 up, 0 down, -1 unknown."}, []string{"link"}),
@@ -72,10 +84,26 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "1 while this node has demoted its CARP group because it is impaired."}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gwstated_config_reloads_total",
 			Help: "SIGHUP reloads by result (ok, invalid)."}, []string{"result"}),
+		ruleset: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "gwstated_applied_ruleset_info",
+			Help: "1 for the verdict seq and ruleset hash in force on this node (one series); nodes at the same seq should have the same hash."},
+			[]string{"seq", "hash"}),
+		suppressed: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "gwstated_link_suppressed",
+			Help: "1 while flap damping holds the link down in the verdict in force."}, []string{"link"}),
+		nodes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "gwstated_cluster_nodes",
+			Help: "Nodes in the config (nodes:, witnesses included): the gossip members expected alive."}),
 	}
-	reg.MustRegister(m.observed, m.verdict, m.active, m.loss, m.rtt, m.transitions, m.applyDur,
-		m.applyErrors, m.applyOps, m.appliedSeq, m.drift, m.leader, m.mode, m.members, m.demoted, m.reloads)
+	reg.MustRegister(m.leader, m.mode, m.members, m.nodes, m.reloads)
+	if !cfg.IsWitness() {
+		reg.MustRegister(m.observed, m.verdict, m.active, m.loss, m.rtt, m.transitions, m.applyDur,
+			m.applyErrors, m.applyOps, m.appliedSeq, m.ruleset, m.drift, m.demoted, m.suppressed)
+	}
+	m.config(cfg)
 	return m
+}
+
+// config sets the series that follow the config (at start and on reload).
+func (m *metrics) config(cfg *config.Config) {
+	m.nodes.Set(float64(len(cfg.Nodes)))
 }
 
 func (m *metrics) observation(o linkstate.Observation) {
@@ -86,9 +114,16 @@ func (m *metrics) observation(o linkstate.Observation) {
 	}
 }
 
-func (m *metrics) verdictApplied(prev, v linkstate.Verdict) {
+// verdictApplied records verdict v, whose rules (hash) are now in force,
+// replacing prev.
+func (m *metrics) verdictApplied(prev, v linkstate.Verdict, hash string) {
 	for name, lv := range v.Links {
 		m.verdict.WithLabelValues(name).Set(stateValue(lv.State))
+		sup := 0.0
+		if lv.Suppressed {
+			sup = 1
+		}
+		m.suppressed.WithLabelValues(name).Set(sup)
 		if p, ok := prev.Links[name]; ok && p.State != lv.State {
 			m.transitions.WithLabelValues(name, lv.State.String()).Inc()
 		}
@@ -99,6 +134,8 @@ func (m *metrics) verdictApplied(prev, v linkstate.Verdict) {
 		m.active.WithLabelValues(name).Set(act)
 	}
 	m.appliedSeq.Set(float64(v.Seq))
+	m.ruleset.Reset()
+	m.ruleset.WithLabelValues(strconv.FormatUint(v.Seq, 10), hash).Set(1)
 }
 
 func (m *metrics) status(st cluster.Status) {

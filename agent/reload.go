@@ -32,6 +32,7 @@ func (a *agent) reload(ctx context.Context) bool {
 	a.m.reloads.WithLabelValues("ok").Inc()
 	old := a.cfg
 	a.cfg = cfg
+	a.m.config(cfg)
 	if cfg.Hash() == old.Hash() {
 		a.log.Info("config reloaded: unchanged")
 		return false

@@ -3,8 +3,10 @@
 # a Debian or Ubuntu machine, when it is missing: iproute2 (ip), nftables
 # (nft), iputils-ping (the ifstated baseline of make lab-bench), mandoc,
 # python3 (the pf.conf grammar checker), conntrack and keepalived (the
-# Linux data plane). Used by make demo, make lab-bench
-# and .ci/run. Needs root for apt-get; prints what to install otherwise.
+# Linux data plane), and for the deploy tests promtool (prometheus),
+# systemd-analyze, dpkg-deb, lintian and zsh. Used by make demo, make
+# lab-bench and .ci/run. Needs root for apt-get; prints what to install
+# otherwise.
 set -euo pipefail
 
 missing=()
@@ -17,6 +19,13 @@ command -v python3 >/dev/null 2>&1 || missing+=(python3)
 # keepalived -t checks deploy/examples/keepalived.conf.
 command -v conntrack  >/dev/null 2>&1 || missing+=(conntrack)
 command -v keepalived >/dev/null 2>&1 || missing+=(keepalived)
+# deploy tests (issue 16): alert unit tests, unit checks, .deb build and lint,
+# the completion scripts
+command -v promtool       >/dev/null 2>&1 || missing+=(prometheus)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v dpkg-deb       >/dev/null 2>&1 || missing+=(dpkg)
+command -v lintian        >/dev/null 2>&1 || missing+=(lintian)
+command -v zsh            >/dev/null 2>&1 || missing+=(zsh)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then

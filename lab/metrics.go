@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -16,8 +17,8 @@ import (
 const metricsPort = "9707"
 
 // Metrics reads node's /metrics, from inside its namespace, into a map
-// from series (name{label="value",...}, as the text format prints it) to
-// value. It is how the harness reads an agent's state: etcd mode, each
+// from series (name{label="value",...}, as the text format prints it,
+// without the cluster and node labels every series carries) to value. It is how the harness reads an agent's state: etcd mode, each
 // link's observed state, counters.
 func (c *Cluster) Metrics(ctx context.Context, node string) (map[string]float64, error) {
 	ns := c.Lab.NetnsPath(node)
@@ -62,7 +63,19 @@ func parseMetrics(sc *bufio.Scanner) (map[string]float64, error) {
 		if err != nil {
 			return nil, fmt.Errorf("lab: metrics line %q: %w", line, err)
 		}
-		out[line[:i]] = v
+		out[withoutTargetLabels(line[:i])] = v
 	}
 	return out, sc.Err()
+}
+
+// targetLabel matches the labels every agent series carries (cluster and
+// node: one value per /metrics), which parseMetrics leaves out of its keys.
+var targetLabel = regexp.MustCompile(`(?:cluster|node)="[^"]*",?`)
+
+// withoutTargetLabels turns name{cluster="c",link="l",node="n"} into
+// name{link="l"}, and name{cluster="c",node="n"} into name.
+func withoutTargetLabels(series string) string {
+	s := targetLabel.ReplaceAllString(series, "")
+	s = strings.Replace(s, ",}", "}", 1)
+	return strings.TrimSuffix(s, "{}")
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,7 +16,12 @@ import (
 	"gwstated/internal/testkit/golden"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m, clustertest.IgnoreEtcd()...) }
+func TestMain(m *testing.M) {
+	if os.Getenv(runAsGwctl) == "1" {
+		main() // the completion tests run this binary as gwctl (completion_test.go)
+	}
+	goleak.VerifyTestMain(m, clustertest.IgnoreEtcd()...)
+}
 
 // checkGolden compares got with testdata/name, or rewrites it with -update
 // (go test ./cmd/ctl -run TestName -update, then read the diff).

@@ -161,11 +161,13 @@ commands:
 `)
 	names := make([]string, 0, len(commands))
 	for n := range commands {
-		names = append(names, n)
+		if !hidden(n) {
+			names = append(names, n)
+		}
 	}
 	slices.Sort(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-9s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintf(w, `
 Run 'gwctl help COMMAND' or 'gwctl COMMAND --help' for a command's flags.
