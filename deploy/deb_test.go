@@ -33,6 +33,8 @@ var debFiles = []string{
 	"./usr/share/gwstated/grafana/gwstated.json",
 	"./usr/share/doc/gwstated/copyright",
 	"./usr/share/doc/gwstated/changelog.gz",
+	"./usr/share/doc/gwstated/examples/keepalived.conf",
+	"./usr/share/doc/gwstated/examples/linux-pair.yaml",
 	"./usr/share/lintian/overrides/gwstated",
 }
 

@@ -45,6 +45,8 @@ inst 0644 deploy/prometheus/gwstated-alerts.yml usr/share/gwstated/prometheus/gw
 inst 0644 deploy/prometheus/prometheus.yml usr/share/gwstated/prometheus/prometheus.yml
 inst 0644 deploy/grafana/gwstated.json usr/share/gwstated/grafana/gwstated.json
 inst 0644 "$d/copyright" usr/share/doc/gwstated/copyright
+inst 0644 deploy/examples/keepalived.conf usr/share/doc/gwstated/examples/keepalived.conf
+inst 0644 deploy/examples/linux-pair.yaml usr/share/doc/gwstated/examples/linux-pair.yaml
 inst 0644 "$d/lintian-overrides" usr/share/lintian/overrides/gwstated
 date=$(date -u -R -d "@$SOURCE_DATE_EPOCH")
 printf 'gwstated (%s) unstable; urgency=medium\n\n  * Built from the gwstated repository.\n\n -- %s  %s\n' \
