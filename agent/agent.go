@@ -87,6 +87,8 @@ type agent struct {
 	embErr   <-chan error // the embedded etcd member's fatal errors
 	attempt  int          // failed applies in a row of the current verdict
 	retryDue bool         // an apply just failed: (re)arm the retry timer
+
+	verdictProblem string // last problem logged about a verdict's links (verdictcheck.go)
 }
 
 // Run runs the agent until ctx ends: on start it applies the last verdict
