@@ -220,3 +220,125 @@ func TestBadInputUnderEveryKey(t *testing.T) {
 		})
 	}
 }
+
+// TestCorruptVerdictThenLeaderFailover: the verdict in etcd does not decode
+// when a new leader takes over. Before, the new leader retried the read
+// forever and never decided. Now it decides from no previous verdict, with
+// a seq above the old ones, reports the key once, and a real link failure
+// right after fails over, with audit records.
+func TestCorruptVerdictThenLeaderFailover(t *testing.T) {
+	e := clustertest.StartEtcd(t, 1)
+	cli := e.Client(t)
+	c := newCluster(t, e)
+	el := &errLog{}
+	c.log = el.logger()
+	nodes := []*tnode{c.start("fw1", nil), c.start("fw2", nil)}
+	c.waitMembers(nodes, 2)
+	for _, n := range nodes {
+		n.Publish(obs("isp1", up))
+		n.Publish(obs("isp2", up))
+	}
+	var before VerdictRecord
+	for _, n := range nodes {
+		before = n.waitVerdict(t, 15*time.Second, "both up", both(linkIs("isp1", up), linkIs("isp2", up)))
+	}
+	old := c.waitOneLeader(nodes)
+	rest := nodes[0]
+	if rest == old {
+		rest = nodes[1]
+	}
+	k := NewKeys(c.name)
+	ctx := ctxT(t, 30*time.Second)
+	if _, err := cli.Put(ctx, k.Verdict(), `{"seq": 1, "links": {"isp1": {"state": "up", "obs`); err != nil {
+		t.Fatal(err)
+	}
+	old.stop()
+	c.waitOneLeader([]*tnode{rest})
+	rest.Publish(obs("isp2", down))
+	v := rest.waitVerdict(t, 15*time.Second, "isp2 down from the new leader", both(linkIs("isp1", up), linkIs("isp2", down)))
+	if v.Seq <= before.Seq {
+		t.Errorf("verdict after the corrupt one has seq %d, not above the last good seq %d", v.Seq, before.Seq)
+	}
+	if v.Leader != rest.Name() {
+		t.Errorf("verdict by %q, want %q", v.Leader, rest.Name())
+	}
+	st, _, ok, err := NewStore(cli, c.name, 0).Verdict(ctx)
+	if err != nil || !ok || st.Seq != v.Seq {
+		t.Errorf("verdict in etcd %+v ok=%v err=%v; want seq %d", st, ok, err, v.Seq)
+	}
+	if got := el.count(rest.Name(), "subject="+k.Verdict()+" "); got < 1 || got > 2 {
+		// the watch and the new leader's read may each report it once
+		t.Errorf("%s logged %d errors about the verdict key, want 1 or 2", rest.Name(), got)
+	}
+	audit, err := NewStore(cli, c.name, 0).Audit(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := audit[len(audit)-1]
+	if last.Link != "isp2" || last.To != down || len(last.Evidence) == 0 {
+		t.Errorf("last audit record %+v; want isp2 →down with evidence", last)
+	}
+}
+
+// TestGossipFromStrangers: a member with the gossip key that the
+// configuration does not name is ignored (its observations never reach a
+// verdict), a member with another config hash is admitted and reported,
+// and messages that do not decode are reported once however many arrive.
+func TestGossipFromStrangers(t *testing.T) {
+	e := clustertest.StartEtcd(t, 1)
+	c := newCluster(t, e)
+	el := &errLog{}
+	c.log = el.logger()
+	fw1 := c.start("fw1", configured("fw1", "fw2"))
+	fw2 := c.start("fw2", func(cfg *config.Config) {
+		configured("fw1", "fw2")(cfg)
+		cfg.PF.DriftInterval = 17 * time.Second // another config hash, same policy
+	})
+	fw9 := c.start("fw9", func(cfg *config.Config) {
+		configured("fw1", "fw2", "fw9")(cfg)
+		cfg.Cluster.Name += "-stranger" // its own election: it must not lead ours
+	})
+	c.waitMembers([]*tnode{fw1, fw2}, 3)
+	for _, n := range []*tnode{fw1, fw2} {
+		n.Publish(obs("isp1", up))
+		n.Publish(obs("isp2", up))
+	}
+	fw9.Publish(obs("isp1", down))
+	fw9.Publish(obs("isp2", down))
+	v := fw1.waitVerdict(t, 15*time.Second, "both up", both(linkIs("isp1", up), linkIs("isp2", up)))
+	if len(v.Impaired) > 0 {
+		t.Errorf("verdict has impairments %+v: the stranger's observations were counted", v.Impaired)
+	}
+	stranger := `subject=gossip peer "fw9" `
+	waitFor(t, 10*time.Second, "fw1 reports fw9", func() bool { return el.count("fw1", stranger) >= 1 })
+	waitFor(t, 10*time.Second, "fw1 reports fw2's config hash", func() bool { return el.count("fw1", `subject=gossip peer "fw2" `) >= 1 })
+
+	// Garbage through memberlist itself, many times.
+	ml := fw2.g.memberlist()
+	for _, m := range ml.Members() {
+		if m.Name != "fw1" {
+			continue
+		}
+		for i := range 20 {
+			if err := ml.SendReliable(m, []byte(fmt.Sprintf(`{"node": 7, "gen": "x%d"`, i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	waitFor(t, 10*time.Second, "fw1 reports the undecodable message", func() bool { return el.count("fw1", "subject=gossip state message ") >= 1 })
+	// More state changes and push-pulls go by; nothing is logged again.
+	fw2.Publish(obs("isp2", down))
+	fw1.Publish(obs("isp2", down))
+	fw1.waitVerdict(t, 15*time.Second, "isp2 down", linkIs("isp2", down))
+	for _, s := range []string{stranger, `subject=gossip peer "fw2" `, "subject=gossip state message "} {
+		if got := el.count("fw1", s); got != 1 {
+			t.Errorf("fw1 logged %d errors with %s, want 1", got, s)
+		}
+	}
+	probs := strings.Join(fw1.Status().Problems, "\n")
+	for _, want := range []string{`gossip peer "fw9"`, `gossip peer "fw2"`, "gossip state message", "seen 20 times"} {
+		if !strings.Contains(probs, want) {
+			t.Errorf("fw1 Status().Problems lacks %q:\n%s", want, probs)
+		}
+	}
+}
