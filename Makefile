@@ -5,7 +5,7 @@ VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 PKGS      := ./...
 
-.PHONY: all help build test bench cross lint clean demo lab-bench lab-deps
+.PHONY: all help build test bench cross lint clean demo lab-bench lab-deps chaos
 
 all: build
 
@@ -52,6 +52,13 @@ demo: lab-deps
 # LAB_BENCH_FLAGS, e.g. "-cuts 5 -soak 30s" for a quick run; see go run ./lab/bench -h
 lab-bench: lab-deps
 	$(GO) run ./lab/bench $(LAB_BENCH_FLAGS)
+
+# issue 15: seeded random faults against the lab cluster, invariants
+# checked all the time. CHAOS_SEED replays a schedule, CHAOS_DURATION
+# (default 10m), CHAOS_OUT writes the summary table. Not part of `make
+# test`/CI (see lab/chaos/main.go).
+chaos: lab-deps
+	$(GO) run ./lab/chaos
 
 # the lab's system tools (ip, nft, ping, mandoc, python3), installed with apt
 # when missing

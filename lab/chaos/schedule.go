@@ -103,7 +103,7 @@ func Generate(seed uint64, o ScheduleOptions) []Fault {
 		case HupInterval, HupInvalid:
 			f.Target = "config"
 		case DrainUndrain:
-			f.Link, f.Target = link, "drain"
+			f.Link, f.Target = link, "config" // gwctl reads the config file: not while a HUP fault replaced it
 		}
 		// Start at t, or later until the target is free and fewer than
 		// Concurrent faults are active.
