@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"gwstated/cluster"
 	"gwstated/cluster/etcdmember"
@@ -112,6 +113,8 @@ func Run(ctx context.Context, o Options) error {
 	reg := o.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
+		// go_goroutines, process_resident_memory_bytes...: what a leak shows in (lab/chaos reads them).
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	a.m = newMetrics(reg)
 	if o.StateDir == "" {

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -62,12 +63,17 @@ type runner struct {
 	rep     *Report
 	links   []string
 	orig    []byte // the config file as written
+	gwctl   string // gwctl binary
+	status  string // a copy of the config for gwctl status (HUP faults replace the agents' file)
 	killed  map[string]bool
 	paused  map[string]bool
 	linkOK  map[string]time.Time // link -> when its last link fault ended (zero: never faulted)
 	linkBad map[string]bool      // a link fault is active on it
 	seen    map[uint64]map[string]string
 	seenV   map[string]bool
+
+	// mu guards the fields above between the fault loop and the observer.
+	mu sync.Mutex
 }
 
 func (r *runner) logf(format string, a ...any) {
@@ -75,6 +81,8 @@ func (r *runner) logf(format string, a ...any) {
 }
 
 func (r *runner) violate(format string, a ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	v := fmt.Sprintf("%.0fs: ", time.Since(r.start).Seconds()) + fmt.Sprintf(format, a...)
 	key := fmt.Sprintf(format, a...)
 	if r.seenV[key] {
@@ -126,6 +134,7 @@ func run(ctx context.Context, seed uint64, dur time.Duration, w io.Writer) (*Rep
 	bound := Bound(p.Interval, p.Timeout, p.Fall, p.Rise, cfg.Cluster.Etcd.SessionTTL, g.PushPullInterval, cfg.Cluster.Etcd.DialTimeout, 5*time.Second)
 	r := &runner{
 		ctx: ctx, l: l, c: c, w: w, start: time.Now(), orig: orig,
+		gwctl: bins.Gwctl, status: filepath.Join(tmp, "status.yaml"),
 		rep: &Report{Seed: seed, Duration: dur, Bound: bound, Faults: map[Kind]int{},
 			RSS: map[string][2]float64{}, Goroutines: map[string][2]float64{}, Restarted: map[string]bool{},
 			AuditRetention: cfg.Cluster.Etcd.AuditRetention},
@@ -134,6 +143,9 @@ func run(ctx context.Context, seed uint64, dur time.Duration, w io.Writer) (*Rep
 	}
 	for _, s := range l.ISPs() {
 		r.links = append(r.links, s.Name)
+	}
+	if err := os.WriteFile(r.status, orig, 0o600); err != nil {
+		return nil, err
 	}
 	sched := Generate(seed, ScheduleOptions{
 		Duration: dur - 10*time.Second, Firewalls: []string{lab.FW1, lab.FW2}, Links: r.links,
@@ -176,8 +188,34 @@ func (r *runner) loop(sched []Fault, dur time.Duration) {
 	convergedSince := true       // converged after the last fault end
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
-	lastObs := time.Time{}
+	// The observer reads the cluster every second (gwctl takes a while on
+	// a loaded host) while this loop keeps the schedule.
+	obs := make(chan Observed, 1)
+	octx, cancel := context.WithCancel(r.ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-octx.Done():
+				return
+			case <-t.C:
+			}
+			r.checkProcs()
+			if o, ok := r.observe(); ok {
+				select {
+				case obs <- o:
+				default:
+				}
+			}
+		}
+	})
 	for {
+		var o Observed
+		got := false
 		select {
 		case <-r.ctx.Done():
 			for _, e := range ends {
@@ -185,6 +223,8 @@ func (r *runner) loop(sched []Fault, dur time.Duration) {
 			}
 			return
 		case <-tick.C:
+		case o = <-obs:
+			got = true
 		}
 		now := time.Since(r.start)
 		for next < len(sched) && sched[next].At <= now {
@@ -204,16 +244,10 @@ func (r *runner) loop(sched []Fault, dur time.Duration) {
 		if now >= dur {
 			return
 		}
-		if time.Since(lastObs) < time.Second {
+		if !got {
 			continue
 		}
-		lastObs = time.Now()
-		o, ok := r.observe()
-		r.checkProcs()
-		if !ok {
-			continue
-		}
-		if len(ends) > 0 {
+		if len(ends) > 0 || o.Time.Before(r.start.Add(lastEnd)) {
 			convergedSince = true // a fault is active: nothing to converge to yet
 			continue
 		}
@@ -224,6 +258,7 @@ func (r *runner) loop(sched []Fault, dur time.Duration) {
 		took := now - lastEnd
 		switch {
 		case why == "":
+			took = o.Time.Sub(r.start) - lastEnd
 			convergedSince = true
 			r.rep.Converged++
 			if took > r.rep.LongestConv {
@@ -267,7 +302,19 @@ func (r *runner) writeConfig(b []byte) error {
 var needLine = regexp.MustCompile(`(?m)^(\s+)need: 1$`)
 
 func (r *runner) begin(f Fault) {
+	r.mu.Lock()
 	r.rep.Faults[f.Kind]++
+	switch f.Kind {
+	case AgentKill:
+		r.killed[f.Node] = true
+	case AgentStop:
+		r.paused[f.Node] = true
+	case EtcdKill:
+		r.killed["etcd-"+f.Node] = true
+	case CutBoth, LossBurst:
+		r.linkBad[f.Link] = true
+	}
+	r.mu.Unlock()
 	r.logf("start %s", f)
 	ctx := r.ctx
 	var err error
@@ -279,13 +326,10 @@ func (r *runner) begin(f Fault) {
 	case LossBurst:
 		err = r.l.Loss(ctx, f.Link, f.Loss)
 	case AgentKill:
-		r.killed[f.Node] = true
 		err = r.c.Kill(f.Node)
 	case AgentStop:
-		r.paused[f.Node] = true
 		err = syscall.Kill(r.c.Proc(f.Node).Pid(), syscall.SIGSTOP)
 	case EtcdKill:
-		r.killed["etcd-"+f.Node] = true
 		err = r.c.Kill("etcd-" + f.Node)
 	case SyncSplit:
 		err = r.l.AddFault(ctx, lab.FW1, lab.Fault{Loss: 100, Interface: "sync0", Peers: []netip.Addr{r.l.SyncAddr(lab.FW2)}})
@@ -302,10 +346,9 @@ func (r *runner) begin(f Fault) {
 	case DrainUndrain:
 		_, err = r.c.Gwctl(ctx, "drain", "--reason", "chaos", "--wait", "0", f.Link)
 	}
-	if f.Link != "" && (f.Kind == CutBoth || f.Kind == LossBurst) {
-		r.linkBad[f.Link] = true
-	}
 	if err != nil {
+		r.mu.Lock()
+		defer r.mu.Unlock()
 		r.rep.InjectErrors = append(r.rep.InjectErrors, fmt.Sprintf("%s: %v", f, err))
 		r.logf("could not inject %s: %v", f, err)
 	}
@@ -320,14 +363,20 @@ func (r *runner) end(f Fault) {
 		err = r.l.Restore(ctx, f.Link)
 	case AgentKill:
 		err = r.c.StartAgent(f.Node)
+		r.mu.Lock()
 		r.rep.Restarted[f.Node] = true
 		delete(r.killed, f.Node)
+		r.mu.Unlock()
 	case AgentStop:
 		err = syscall.Kill(r.c.Proc(f.Node).Pid(), syscall.SIGCONT)
+		r.mu.Lock()
 		delete(r.paused, f.Node)
+		r.mu.Unlock()
 	case EtcdKill:
 		err = r.c.StartEtcd(f.Node)
+		r.mu.Lock()
 		delete(r.killed, "etcd-"+f.Node)
+		r.mu.Unlock()
 	case SyncSplit:
 		err = r.l.Clear(ctx, lab.FW1)
 	case SyncIsolate:
@@ -339,6 +388,8 @@ func (r *runner) end(f Fault) {
 	case DrainUndrain:
 		_, err = r.c.Gwctl(ctx, "undrain", "--reason", "chaos over", "--wait", "0", f.Link)
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if f.Kind == CutBoth || f.Kind == LossBurst {
 		delete(r.linkBad, f.Link)
 		r.linkOK[f.Link] = time.Now()
@@ -354,9 +405,14 @@ func (r *runner) end(f Fault) {
 // the convergence check; ok is false when the status could not be read.
 func (r *runner) observe() (Observed, bool) {
 	o := Observed{Time: time.Now(), Applied: map[string]string{}}
-	out, err := r.c.Gwctl(r.ctx, "status", "--json", "--timeout", "3s")
+	cmd := r.l.Command(r.ctx, lab.Witness, r.gwctl, "status", "--config", r.status, "--json", "--timeout", "3s")
+	var outb, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &outb, &errb
+	err := cmd.Run() // exit 1: degraded, the JSON is there
+	out := outb.String()
 	var st statusJSON
 	if jerr := json.Unmarshal([]byte(out), &st); jerr != nil || st.Verdict == nil {
+		err = fmt.Errorf("%w: %s", err, strings.TrimSpace(errb.String()))
 		if r.ctx.Err() == nil {
 			r.logf("status unreadable: %v", errors.Join(err, jerr))
 		}
@@ -373,6 +429,12 @@ func (r *runner) observe() (Observed, bool) {
 			o.Drained = append(o.Drained, l.Name)
 		}
 	}
+	h, err := r.c.ExpectedHash(r.ctx, o.Up)
+	if err != nil {
+		return o, false
+	}
+	o.Expected = h
+	r.mu.Lock()
 	if _, ok := r.seen[o.VerdictSeq]; !ok {
 		r.seen[o.VerdictSeq] = states
 	}
@@ -381,11 +443,6 @@ func (r *runner) observe() (Observed, bool) {
 			o.Working = append(o.Working, l)
 		}
 	}
-	h, err := r.c.ExpectedHash(r.ctx, o.Up)
-	if err != nil {
-		return o, false
-	}
-	o.Expected = h
 	for _, fw := range []string{lab.FW1, lab.FW2} {
 		if r.killed[fw] || r.paused[fw] {
 			continue
@@ -401,6 +458,7 @@ func (r *runner) observe() (Observed, bool) {
 			stable = append(stable, l)
 		}
 	}
+	r.mu.Unlock()
 	if why := AllDropped(o, stable); why != "" {
 		r.violate("%s", why)
 	}
@@ -412,7 +470,10 @@ func (r *runner) observe() (Observed, bool) {
 func (r *runner) checkProcs() {
 	for _, n := range []string{lab.FW1, lab.FW2, lab.Witness, "etcd-fw1", "etcd-fw2", "etcd-witness"} {
 		p := r.c.Proc(n)
-		if p != nil && !p.Running() && !r.killed[n] {
+		r.mu.Lock()
+		killed := r.killed[n]
+		r.mu.Unlock()
+		if p != nil && !p.Running() && !killed {
 			r.violate("%s exited without being killed (log %s)", n, p.LogPath)
 		}
 	}
@@ -421,28 +482,30 @@ func (r *runner) checkProcs() {
 // sample records RSS and goroutines of each agent process: the first
 // sample after it is a minute old, and the latest.
 func (r *runner) sample() {
+	if time.Since(r.start) < time.Minute {
+		return
+	}
 	for _, n := range []string{lab.FW1, lab.FW2, lab.Witness} {
 		p := r.c.Proc(n)
-		if p == nil || !p.Running() || r.killed[n] || r.paused[n] {
+		r.mu.Lock()
+		skip := r.killed[n] || r.paused[n] || r.rep.Restarted[n] // a restarted process has no first minute to compare with
+		r.mu.Unlock()
+		if p == nil || !p.Running() || skip {
 			continue
-		}
-		if r.rep.Restarted[n] {
-			continue // a restarted process has no first minute of this run to compare with
 		}
 		rss := procRSS(p.Pid())
 		gor := r.goroutines(n)
+		r.mu.Lock()
 		old, has := r.rep.RSS[n]
-		if time.Since(r.start) < time.Minute {
-			continue
-		}
 		if !has {
 			r.rep.RSS[n] = [2]float64{rss, rss}
 			r.rep.Goroutines[n] = [2]float64{gor, gor}
-			continue
+		} else {
+			r.rep.RSS[n] = [2]float64{old[0], rss}
+			og := r.rep.Goroutines[n]
+			r.rep.Goroutines[n] = [2]float64{og[0], gor}
 		}
-		r.rep.RSS[n] = [2]float64{old[0], rss}
-		og := r.rep.Goroutines[n]
-		r.rep.Goroutines[n] = [2]float64{og[0], gor}
+		r.mu.Unlock()
 	}
 }
 
@@ -466,7 +529,7 @@ func (r *runner) goroutines(node string) float64 {
 	ctx, cancel := context.WithTimeout(r.ctx, 3*time.Second)
 	defer cancel()
 	cmd := r.l.Command(ctx, node, "python3", "-c",
-		"import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:9707/metrics',timeout=2).read().decode())")
+		fmt.Sprintf("import urllib.request;print(urllib.request.urlopen('http://%s:9707/metrics',timeout=2).read().decode())", r.l.SyncAddr(node)))
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	if cmd.Run() != nil {
