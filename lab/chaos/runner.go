@@ -247,9 +247,11 @@ func (r *runner) loop(sched []Fault, dur time.Duration) {
 		if !got {
 			continue
 		}
-		if len(ends) > 0 || o.Time.Before(r.start.Add(lastEnd)) {
-			convergedSince = true // a fault is active: nothing to converge to yet
-			continue
+		if len(ends) > 0 {
+			continue // a fault is active: nothing to converge to yet
+		}
+		if o.Time.Before(r.start.Add(lastEnd)) {
+			continue // read before the last fault ended
 		}
 		if lastEnd < 0 || convergedSince {
 			continue
