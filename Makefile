@@ -5,7 +5,7 @@ VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 PKGS      := ./...
 
-.PHONY: all help build test bench cross lint clean demo lab-bench lab-deps chaos
+.PHONY: all help build test bench figures cross lint clean demo lab-bench lab-deps chaos
 
 all: build
 
@@ -13,8 +13,10 @@ help:
 	@echo "make build      bin/gwstated and bin/gwctl"
 	@echo "make test       every test, with -race (lab tests need root: they skip otherwise)"
 	@echo "make bench      Decide, Render, probe and apply benchmarks"
+	@echo "make figures    cluster and probe measurements as benchmarks (etcd, netns lab: root)"
 	@echo "make demo       the two-firewall namespace lab demo (root)"
 	@echo "make lab-bench  failover benchmark against the ifstated baseline (root)"
+	@echo "make chaos      seeded random faults against the lab cluster, invariants checked (root; CHAOS_SEED, CHAOS_DURATION)"
 	@echo "make cross      openbsd/amd64, openbsd/arm64, linux/amd64 into dist/"
 	@echo "make lint       gofmt -l and go vet"
 	@echo "make man        lint the man pages with mandoc and render them into dist/man"
@@ -30,7 +32,15 @@ test:
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./linkstate/ ./pfapply/ ./probe/
+	$(GO) test -run '^$$' -bench . -benchmem ./linkstate/ ./pfapply/ ./agent/
+	$(GO) test -run '^$$' -bench TargetObserve -benchmem ./probe/
+
+# The measurements for the report: verdict propagation and leader failover
+# on a three-member etcd, detection latency and 64-link load in the netns lab.
+figures: lab-deps
+	$(GO) test -run '^$$' -bench VerdictToAllNodes -benchtime 200x ./cluster/
+	$(GO) test -run '^$$' -bench LeaderFailover -benchtime 3x ./cluster/
+	$(GO) test -run '^$$' -bench 'Detection|Scale64Links' -benchtime 20x ./probe/
 
 cross:
 	@for t in openbsd/amd64 openbsd/arm64 linux/amd64; do \

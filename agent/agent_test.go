@@ -17,6 +17,7 @@ import (
 	"gwstated/cluster"
 	"gwstated/cluster/clustertest"
 	"gwstated/config"
+	"gwstated/internal/testkit"
 	"gwstated/linkstate"
 	"gwstated/pfapply"
 )
@@ -150,24 +151,17 @@ func (w testWriter) Write(p []byte) (int, error) {
 // waitFile waits until every node's anchor file satisfies ok.
 func waitFile(t *testing.T, nodes []*testNode, anchor string, ok func(string) bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		all := true
-		var last string
+	err := testkit.Wait(t.Context(), 20*time.Second, "anchor "+anchor+" as expected on every node", func() (bool, error) {
 		for _, n := range nodes {
 			b, _ := os.ReadFile(filepath.Join(n.dir, "anchors", anchor+".conf"))
 			if !ok(string(b)) {
-				all, last = false, n.name+": "+string(b)
-				break
+				return false, fmt.Errorf("last seen %s: %s", n.name, b)
 			}
 		}
-		if all {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("anchor %s not as expected on every node; last seen %s", anchor, last)
-		}
-		time.Sleep(20 * time.Millisecond) // polling a file written by another goroutine, with a deadline
+		return true, nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -193,19 +187,15 @@ func TestAgentsApplySameVerdict(t *testing.T) {
 
 	// Both nodes hold the same ruleset hash and saved the verdict locally.
 	for _, n := range nodes {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		err := testkit.Wait(t.Context(), 10*time.Second, n.name+": state file records isp1 down", func() (bool, error) {
 			st, ok, err := readState(filepath.Join(n.dir, "state"))
 			if err != nil {
 				t.Fatalf("%s: state file: %v", n.name, err)
 			}
-			if ok && st.Verdict.Links["isp1"].State == linkstate.Down {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: state file never recorded isp1 down (ok=%v, %v)", n.name, ok, st.Verdict.Links["isp1"].State)
-			}
-			time.Sleep(20 * time.Millisecond)
+			return ok && st.Verdict.Links["isp1"].State == linkstate.Down, nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
 	}
 	waitEqualApplied(t, nodes)
@@ -220,33 +210,34 @@ func TestAgentsApplySameVerdict(t *testing.T) {
 	// Applied records in etcd name the same seq and hash for both nodes.
 	cli := etcd.Client(t)
 	keys := cluster.NewKeys("agenttest")
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	err := testkit.Wait(t.Context(), 10*time.Second, "applied records agree", func() (bool, error) {
 		resp, err := cli.Get(context.Background(), keys.AppliedPrefix(), clientv3WithPrefix())
-		if err == nil && len(resp.Kvs) == 2 && sameApplied(resp.Kvs[0].Value, resp.Kvs[1].Value) {
-			break
+		if err != nil {
+			return false, err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("applied records never agreed: %v %v", resp, err)
+		if len(resp.Kvs) != 2 || !sameApplied(resp.Kvs[0].Value, resp.Kvs[1].Value) {
+			return false, fmt.Errorf("%v", resp.Kvs)
 		}
-		time.Sleep(20 * time.Millisecond)
+		return true, nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
 func waitEqualApplied(t *testing.T, nodes []*testNode) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	err := testkit.Wait(t.Context(), 10*time.Second, "both nodes' applied.json on the same seq and hash", func() (bool, error) {
 		// applied_at is each node's own clock: compare seq and hash.
 		a, errA := readAppliedFile(filepath.Join(nodes[0].dir, "anchors"))
 		b, errB := readAppliedFile(filepath.Join(nodes[1].dir, "anchors"))
 		if errA == nil && errB == nil && a.Hash != "" && a.Seq == b.Seq && a.Hash == b.Hash {
-			return
+			return true, nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("applied.json differs: %+v (%v) vs %+v (%v)", a, errA, b, errB)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return false, fmt.Errorf("%+v (%v) vs %+v (%v)", a, errA, b, errB)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

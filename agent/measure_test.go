@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -32,18 +31,22 @@ func (f *fakeNode) SetCARP([]cluster.CARPStatus)                               {
 func (f *fakeNode) ReportApplied(context.Context, cluster.AppliedRecord) error { return nil }
 func (f *fakeNode) Status() cluster.Status                                     { return cluster.Status{} }
 
-// TestMeasureApplyLatency reports verdict seen → anchors written by the dir
-// backend (p50/p99) for 2 and 8 links. Gated: GWSTATED_MEASURE=1.
-func TestMeasureApplyLatency(t *testing.T) {
-	if os.Getenv("GWSTATED_MEASURE") != "1" {
-		t.Skip("measurement; run with GWSTATED_MEASURE=1")
-	}
+// BenchmarkApplyLatency: verdict seen → anchors written by the dir
+// backend (fsync), for 2 and 8 links; one iteration is one verdict that
+// flips isp1. Reports p50 and p99.
+func BenchmarkApplyLatency(b *testing.B) {
 	for _, n := range []int{2, 8} {
-		t.Run(fmt.Sprintf("links%d", n), func(t *testing.T) { measureApply(t, n, 200) })
+		b.Run(fmt.Sprintf("links%d", n), func(b *testing.B) {
+			lat := measureApply(b, n, b.N)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+		})
 	}
 }
 
-func measureApply(t *testing.T, links, rounds int) {
+// measureApply runs an agent on the dir backend and returns the sorted
+// verdict → applied latencies of rounds verdicts.
+func measureApply(t testing.TB, links, rounds int) []time.Duration {
 	dir := t.TempDir()
 	yaml := fmt.Sprintf("cluster: {name: m, gossip: {insecure: true}, etcd: {endpoints: [http://127.0.0.1:1]}}\n"+
 		"lan: {interface: dc0, network: 192.168.0.0/24}\npf: {backend: dir, dir: %s}\nmetrics: {listen: \"\"}\nnodes: {fw1: {}}\nlinks:\n",
@@ -100,6 +103,5 @@ func measureApply(t *testing.T, links, rounds int) {
 		lat = append(lat, end.Sub(start))
 	}
 	slices.Sort(lat)
-	t.Logf("links=%d: verdict seen → anchors written (dir backend, fsync): p50 %v p99 %v over %d verdicts",
-		links, lat[len(lat)/2], lat[len(lat)*99/100], len(lat))
+	return lat
 }

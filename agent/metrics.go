@@ -107,18 +107,18 @@ func (m *metrics) status(st cluster.Status) {
 		lead = 1
 	}
 	m.leader.Set(lead)
-	for _, mode := range []string{cluster.ModeEtcd, cluster.ModeHold, cluster.ModeGossip} {
+	for _, mode := range []cluster.Mode{cluster.ModeEtcd, cluster.ModeHold, cluster.ModeGossip} {
 		v := 0.0
 		if st.Mode == mode {
 			v = 1
 		}
-		m.mode.WithLabelValues(mode).Set(v)
+		m.mode.WithLabelValues(string(mode)).Set(v)
 	}
-	counts := map[string]float64{"alive": 0, "suspect": 0, "dead": 0, "left": 0}
+	counts := map[cluster.MemberState]float64{cluster.MemberAlive: 0, cluster.MemberSuspect: 0, cluster.MemberDead: 0, cluster.MemberLeft: 0}
 	for _, mb := range st.Members {
 		counts[mb.State]++
 	}
 	for s, n := range counts {
-		m.members.WithLabelValues(s).Set(n)
+		m.members.WithLabelValues(string(s)).Set(n)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"gwstated/cluster"
 	"gwstated/config"
+	"gwstated/internal/testkit"
 	"gwstated/linkstate"
 )
 
@@ -108,13 +109,7 @@ func (s *singleAgent) anchor(name string) string {
 
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling with a deadline
-	}
+	testkit.WaitFor(t, 15*time.Second, what, ok)
 }
 
 // A restarted node applies the verdict of its state file at once, even

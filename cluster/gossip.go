@@ -91,7 +91,7 @@ type NodeState struct {
 	ConfigHash   string                           `json:"config_hash,omitempty"`
 	AppliedSeq   uint64                           `json:"applied_seq,omitempty"`
 	AppliedHash  string                           `json:"applied_hash,omitempty"`
-	Mode         string                           `json:"mode,omitempty"`
+	Mode         Mode                             `json:"mode,omitempty"`
 	Witness      bool                             `json:"witness,omitempty"`
 	Leaving      bool                             `json:"leaving,omitempty"` // the node is leaving on purpose
 }
@@ -127,12 +127,15 @@ func encodeState(s NodeState) ([]byte, error) {
 	return b, nil
 }
 
+// MemberState is a gossip member's state as a node sees it.
+type MemberState string
+
 // Member states as Member.State reports them.
 const (
-	MemberAlive   = "alive"
-	MemberSuspect = "suspect"
-	MemberDead    = "dead"
-	MemberLeft    = "left"
+	MemberAlive   MemberState = "alive"
+	MemberSuspect MemberState = "suspect"
+	MemberDead    MemberState = "dead"
+	MemberLeft    MemberState = "left"
 )
 
 // GossipEvent is one membership change seen by this node.
@@ -186,12 +189,16 @@ type Gossip struct {
 }
 
 type memberInfo struct {
+	// node is memberlist's Node as of its last join or update event,
+	// copied while memberlist holds its lock: push sends to this copy,
+	// since memberlist rewrites the Nodes that Members returns in place.
+	node    memberlist.Node
 	addr    string
 	alive   bool // memberlist lists it
 	left    bool
 	lastAck time.Time
-	since   time.Time // when it (re)joined
-	state   string    // last reported, for change events
+	since   time.Time   // when it (re)joined
+	state   MemberState // last reported, for change events
 }
 
 // newGossip prepares a Gossip; start makes it listen.
@@ -367,13 +374,18 @@ func (g *Gossip) push(s NodeState) {
 	if ml == nil {
 		return
 	}
-	var wg sync.WaitGroup
-	for _, m := range ml.Members() {
-		if m.Name == g.name {
-			continue
+	var to []memberlist.Node
+	g.mu.Lock()
+	for _, mi := range g.members {
+		if mi.alive && mi.node.Name != "" {
+			to = append(to, mi.node)
 		}
+	}
+	g.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, m := range to {
 		wg.Go(func() {
-			if err := ml.SendReliable(m, b); err != nil {
+			if err := ml.SendReliable(&m, b); err != nil {
 				g.log.Debug("gossip push failed; push-pull will carry it", "node", m.Name, "err", err)
 			}
 		})
@@ -455,7 +467,7 @@ func (g *Gossip) suspectAfter(members int) time.Duration {
 }
 
 // memberState must be called with g.mu held.
-func (g *Gossip) memberState(mi *memberInfo, now time.Time) string {
+func (g *Gossip) memberState(mi *memberInfo, now time.Time) MemberState {
 	switch {
 	case mi.left:
 		return MemberLeft
@@ -574,6 +586,7 @@ func (e *gossipEvents) NotifyJoin(n *memberlist.Node) {
 	now := time.Now()
 	g.mu.Lock()
 	mi := g.memberLocked(n)
+	mi.node = *n
 	mi.addr, mi.alive, mi.left, mi.since = n.Address(), true, false, now
 	mi.state = MemberAlive
 	g.events = append(g.events, GossipEvent{Member: Member{Name: n.Name, Addr: mi.addr, State: MemberAlive}, Time: now})
@@ -616,7 +629,17 @@ func (e *gossipEvents) NotifyLeave(n *memberlist.Node) {
 	g.signal()
 }
 
-func (e *gossipEvents) NotifyUpdate(n *memberlist.Node) {}
+func (e *gossipEvents) NotifyUpdate(n *memberlist.Node) {
+	g := (*Gossip)(e)
+	if n.Name == g.name {
+		return
+	}
+	g.mu.Lock()
+	if mi := g.members[n.Name]; mi != nil {
+		mi.node, mi.addr = *n, n.Address()
+	}
+	g.mu.Unlock()
+}
 
 // gossipPing is memberlist's PingDelegate: it records direct probe answers.
 type gossipPing Gossip

@@ -3,10 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -18,18 +15,14 @@ import (
 
 	"gwstated/cluster/clustertest"
 	"gwstated/config"
+	"gwstated/internal/testkit"
 	"gwstated/linkstate"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m, clustertest.IgnoreEtcd()...) }
 
-// testLog logs to stderr with GWSTATED_TEST_LOG=1, else nowhere.
-func testLog() *slog.Logger {
-	if os.Getenv("GWSTATED_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+// testLog is testkit.Log: GWSTATED_TEST_LOG=1 shows the records.
+func testLog() *slog.Logger { return testkit.Log() }
 
 var clusterSeq atomic.Int64
 
@@ -162,15 +155,7 @@ func (c *tcluster) start(name string, edit func(*config.Config), opts ...Option)
 // waitFor polls cond until it holds or d passes.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		<-tick.C
-	}
+	testkit.WaitFor(t, d, what, cond)
 }
 
 // waitVerdict waits until tn's newest verdict satisfies cond and returns it.
@@ -270,12 +255,4 @@ func ctxT(t testing.TB, d time.Duration) context.Context {
 	return ctx
 }
 
-// freeAddr is a loopback TCP address nothing listens on (yet).
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+func freeAddr(t *testing.T) string { return testkit.FreeAddr(t) }

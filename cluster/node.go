@@ -15,10 +15,11 @@ import (
 	"gwstated/linkstate"
 )
 
-// On-etcd-loss modes (cluster.on_etcd_loss).
+// On-etcd-loss modes (cluster.on_etcd_loss): the node Mode each one puts a
+// node in when etcd is unreachable.
 const (
-	OnEtcdLossHold   = "hold"
-	OnEtcdLossGossip = "gossip"
+	OnEtcdLossHold   = string(ModeHold)
+	OnEtcdLossGossip = string(ModeGossip)
 )
 
 // Version is what NodeRecord.Version reports; the agent may override it with WithVersion.
@@ -51,7 +52,7 @@ func WithVersion(v string) Option { return func(n *Node) { n.version = v } }
 // Status is a snapshot of what the Node knows, for metrics and logs.
 type Status struct {
 	Node        string        `json:"node"`
-	Mode        string        `json:"mode"`   // ModeEtcd, ModeHold or ModeGossip
+	Mode        Mode          `json:"mode"`   // ModeEtcd, ModeHold or ModeGossip
 	Leader      string        `json:"leader"` // current leader's name; "" unknown
 	IsLeader    bool          `json:"is_leader"`
 	LeaderSince time.Time     `json:"leader_since,omitzero"`
@@ -87,7 +88,7 @@ type Node struct {
 	ready    chan struct{}      // closed when gossip listens
 
 	mu          sync.Mutex
-	mode        string
+	mode        Mode
 	leader      string
 	isLeader    bool
 	leaderSince time.Time
@@ -374,7 +375,7 @@ func (n *Node) deliver(rec VerdictRecord, gossip, initialRead bool) {
 	}
 }
 
-func (n *Node) setMode(mode string, etcdErr error) {
+func (n *Node) setMode(mode Mode, etcdErr error) {
 	n.mu.Lock()
 	old := n.mode
 	n.mode = mode

@@ -55,15 +55,19 @@ type VerdictRecord struct {
 }
 
 // Audit record kinds.
+
+// AuditKind says what an audit record records.
+type AuditKind string
+
 const (
-	KindTransition = "transition" // a link's verdict changed
-	KindOverride   = "override"   // an operator set or cleared an override
+	KindTransition AuditKind = "transition" // a link's verdict changed
+	KindOverride   AuditKind = "override"   // an operator set or cleared an override
 )
 
 // AuditRecord is one append-only entry of the audit log at Keys.Audit(Seq).
 type AuditRecord struct {
 	Seq         uint64               `json:"seq"`
-	Kind        string               `json:"kind"`
+	Kind        AuditKind            `json:"kind"`
 	Time        time.Time            `json:"time"`
 	VerdictSeq  uint64               `json:"verdict_seq,omitempty"`
 	Leader      string               `json:"leader,omitempty"`
@@ -89,9 +93,9 @@ type AppliedRecord struct {
 
 // Member is one gossip member as a node sees it.
 type Member struct {
-	Name  string `json:"name"`
-	Addr  string `json:"addr"`
-	State string `json:"state"` // alive | suspect | dead | left
+	Name  string      `json:"name"`
+	Addr  string      `json:"addr"`
+	State MemberState `json:"state"` // alive | suspect | dead | left
 }
 
 // CARPStatus is one carp interface's state on a node.
@@ -101,11 +105,14 @@ type CARPStatus struct {
 	Demote    int    `json:"demote"`
 }
 
+// Mode is where a node's verdicts come from.
+type Mode string
+
 // Modes a node can be in.
 const (
-	ModeEtcd   = "etcd"   // normal: verdicts come from etcd
-	ModeHold   = "hold"   // etcd unreachable: rules held as applied
-	ModeGossip = "gossip" // etcd unreachable: deciding on the gossip view
+	ModeEtcd   Mode = "etcd"   // normal: verdicts come from etcd
+	ModeHold   Mode = "hold"   // etcd unreachable: rules held as applied
+	ModeGossip Mode = "gossip" // etcd unreachable: deciding on the gossip view
 )
 
 // NodeRecord is the value at Keys.Node(node), kept on the node's session
@@ -122,7 +129,7 @@ type NodeRecord struct {
 	ConfigHash   string                           `json:"config_hash"`
 	AppliedSeq   uint64                           `json:"applied_seq"`
 	AppliedHash  string                           `json:"applied_hash"`
-	Mode         string                           `json:"mode"`
+	Mode         Mode                             `json:"mode"`
 	Leader       bool                             `json:"leader"`
 	LeaderSince  time.Time                        `json:"leader_since,omitzero"`
 	Problems     []string                         `json:"problems,omitempty"` // bad records or gossip this node ignored

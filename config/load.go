@@ -278,7 +278,32 @@ var strict viper.DecoderConfigOption = func(dc *mapstructure.DecoderConfig) {
 	dc.WeaklyTypedInput = false
 	dc.TagName = "mapstructure"
 	dc.MatchName = func(mapKey, fieldName string) bool { return mapKey == fieldName }
-	dc.DecodeHook = decodeHook
+	// shapeHook runs last, on what decodeHook made of the value.
+	dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(decodeHook, shapeHook)
+}
+
+// shapeHook refuses a value whose shape the field cannot hold — a scalar
+// or a mapping where a list goes, anything but a mapping where a section
+// goes — with a valueError, so that decodeProblems words it from the
+// value itself rather than from mapstructure's message text.
+func shapeHook(from, to reflect.Type, data any) (any, error) {
+	if data == nil || from == to {
+		return data, nil
+	}
+	switch to.Kind() {
+	case reflect.Slice, reflect.Array:
+		if k := from.Kind(); k != reflect.Slice && k != reflect.Array {
+			if k := kindOf(data); k != fmt.Sprintf("%T", data) {
+				return nil, &valueError{msg: "must be a list, not " + k}
+			}
+			return nil, &valueError{msg: "must be a list"}
+		}
+	case reflect.Struct:
+		if from.Kind() != reflect.Map {
+			return nil, &valueError{msg: "must be a mapping (key: value)"}
+		}
+	}
+	return data, nil
 }
 
 func decode(raw map[string]any, cfg *Config) error {
@@ -539,22 +564,13 @@ func decodeProblems(err error, unknown []Problem) []Problem {
 		return []Problem{{Path: path, Value: ve.value, Msg: ve.msg}}
 	case errors.As(inner, &ut):
 		return []Problem{typeProblem(path, ut.Value, ut.Expected.Type())}
-	case strings.HasPrefix(inner.Error(), "has invalid keys: "):
-		for _, u := range unknown {
-			if strings.HasPrefix(u.Path, path) {
-				return nil
-			}
+	}
+	// What is left is mapstructure's own complaint; ErrorUnused's about
+	// keys under path is one unknownKeys already named, key by key.
+	for _, u := range unknown {
+		if u.Path == path || strings.HasPrefix(u.Path, path+".") || strings.HasPrefix(u.Path, path+"[") || path == "" {
+			return nil
 		}
-		return []Problem{{Path: path, Msg: inner.Error()}}
-	case strings.HasPrefix(inner.Error(), "source data must be an array or slice, got "):
-		got := strings.TrimPrefix(inner.Error(), "source data must be an array or slice, got ")
-		names := map[string]string{"string": "text", "map": "a mapping", "int": "a number", "float32": "a number", "bool": "true/false"}
-		if n, ok := names[got]; ok {
-			return []Problem{{Path: path, Msg: "must be a list, not " + n}}
-		}
-		return []Problem{{Path: path, Msg: "must be a list"}}
-	case strings.HasPrefix(inner.Error(), "expected a map"):
-		return []Problem{{Path: path, Msg: "must be a mapping (key: value)"}}
 	}
 	return []Problem{{Path: path, Msg: inner.Error()}}
 }

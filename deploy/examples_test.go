@@ -2,7 +2,6 @@ package deploy
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"maps"
 	"os"
@@ -15,11 +14,10 @@ import (
 	"time"
 
 	"gwstated/config"
+	"gwstated/internal/testkit/golden"
 	"gwstated/linkstate"
 	"gwstated/pfapply"
 )
-
-var update = flag.Bool("update", false, "rewrite examples/golden/*.txt from the rendered examples")
 
 // exampleConfigs returns the example configs, by file name.
 func exampleConfigs(t *testing.T) map[string][]byte {
@@ -178,20 +176,8 @@ func TestExamplesRender(t *testing.T) {
 	for name, data := range exampleConfigs(t) {
 		t.Run(name, func(t *testing.T) {
 			got, rules, cfg := renderExample(t, data)
-			golden := filepath.Join("examples", "golden", strings.TrimSuffix(name, ".yaml")+".txt")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (create it with go test ./deploy -update)", err)
-			}
-			if got != string(want) {
-				t.Errorf("%s differs from the rendering (go test ./deploy -update, then read the diff):\n%s",
-					golden, lineDiff(string(want), got))
-			}
+			path := filepath.Join("examples", "golden", strings.TrimSuffix(name, ".yaml")+".txt")
+			golden.Check(t, path, []byte(got)) // go test ./deploy -update
 			t.Run("pfgrammar", func(t *testing.T) {
 				checkRules(t, slices.Sorted(maps.Keys(rules)), cfg.PF.Syntax)
 			})
@@ -274,25 +260,4 @@ func TestExamplePFConf(t *testing.T) {
 			t.Errorf("pfgrammar could not check: %s", l)
 		}
 	}
-}
-
-// lineDiff shows the lines that differ, with line numbers, for a golden failure.
-func lineDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	var b strings.Builder
-	shown := 0
-	for i := 0; i < max(len(w), len(g)) && shown < 40; i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			fmt.Fprintf(&b, "line %d:\n  golden: %s\n  render: %s\n", i+1, wl, gl)
-			shown++
-		}
-	}
-	return b.String()
 }

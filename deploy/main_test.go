@@ -1,6 +1,8 @@
 package deploy
 
 import (
+	"fmt"
+	"gwstated/internal/testkit"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,10 +22,7 @@ func needTool(t *testing.T, name, pkg string) string {
 	if err == nil {
 		return p
 	}
-	if os.Getenv("GWSTATED_REQUIRE_LAB") == "1" {
-		t.Fatalf("%s not found and GWSTATED_REQUIRE_LAB=1: apt-get install %s", name, pkg)
-	}
-	t.Skipf("%s not found (apt-get install %s); skipping", name, pkg)
+	testkit.SkipOrRequire(t, fmt.Sprintf("%s not found (apt-get install %s)", name, pkg))
 	return ""
 }
 
@@ -38,10 +37,7 @@ func pfgrammar(t *testing.T) (python, script string) {
 		_, err = os.Stat(script)
 	}
 	if err != nil {
-		if os.Getenv("GWSTATED_REQUIRE_LAB") == "1" {
-			t.Fatalf("pf grammar checker: %v (shared/ must sit beside the repository)", err)
-		}
-		t.Skipf("pf grammar checker not found: %v; skipping", err)
+		testkit.SkipOrRequire(t, fmt.Sprintf("pf grammar checker not found: %v (CI has shared/ beside the repository)", err))
 	}
 	return python, script
 }

@@ -65,9 +65,12 @@
 // config.go writes the cluster config from cluster.yaml.tmpl, process.go
 // starts, signals and stops them, observe.go reads what they did, wait.go
 // waits for it. What the harness reads is machine-readable: each node's
-// anchors/applied.json ({seq, hash, applied_at}), `gwctl history --json`,
-// `gwctl render --json`; agent logs (JSON lines) are for people, read only
-// by the few checks that look for a specific event (see Logs).
+// anchors/applied.json ({seq, hash, applied_at}), its /metrics (Metrics,
+// WaitMetric: etcd mode, each link's observed state), `gwctl history
+// --json` and `gwctl render --json`. Agent logs (JSON lines) are for
+// people; Logs remains for the few measurements that need an event's own
+// time (lab/bench's probe-to-apply overhead) or count events no metric
+// counts (rule changes under flapping, probe targets going down).
 //
 // # Teardown
 //

@@ -2,13 +2,14 @@ package lab
 
 import (
 	"context"
+	"gwstated/internal/testkit"
 	"os"
 	"os/exec"
 	"testing"
 )
 
 // EnvRequire makes Require fail instead of skip when set to 1.
-const EnvRequire = "GWSTATED_REQUIRE_LAB"
+const EnvRequire = testkit.EnvRequire
 
 // Missing returns why the lab cannot run here, or "" when it can.
 func Missing() string {
@@ -31,10 +32,7 @@ func Require(t testing.TB) {
 	if why == "" {
 		return
 	}
-	if os.Getenv(EnvRequire) == "1" {
-		t.Fatalf("%s (%s=1)", why, EnvRequire)
-	}
-	t.Skipf("%s; set %s=1 to fail instead of skip", why, EnvRequire)
+	testkit.SkipOrRequire(t, why)
 }
 
 // Start calls Require, sweeps namespaces left by crashed runs, builds a

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"slices"
@@ -102,33 +103,6 @@ func transitionsSince(t *testing.T, c *Cluster, seq uint64) []HistoryEntry {
 	return out
 }
 
-// waitLog waits until node's agent log has a record after since that match accepts.
-func waitLog(t *testing.T, c *Cluster, node string, since time.Time, timeout time.Duration, what string, match func(LogRecord) bool) LogRecord {
-	t.Helper()
-	var got LogRecord
-	err := Wait(t.Context(), timeout, node+": "+what, func() (bool, error) {
-		recs, err := c.Logs(node)
-		if err != nil {
-			return false, err
-		}
-		for _, r := range recs {
-			if r.Time.After(since) && match(r) {
-				got = r
-				return true, nil
-			}
-		}
-		return false, nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return got
-}
-
-func linkState(link, state string) func(LogRecord) bool {
-	return func(r LogRecord) bool { return r.Msg == "link state" && r.Link == link && r.State == state }
-}
-
 // applies counts node's "verdict applied" records (rule changes) after since.
 func applies(t *testing.T, c *Cluster, node string, since time.Time) int {
 	t.Helper()
@@ -224,11 +198,12 @@ func TestScenarioOneFirewallLoss(t *testing.T) {
 	ctx := t.Context()
 	up := allUp(c)
 	seq := lastSeq(t, c)
-	start := time.Now()
 	if err := c.Lab.AddFault(ctx, "isp1", Fault{Loss: 100, Peers: c.Lab.FirewallPeers(FW1, "isp1")}); err != nil {
 		t.Fatal(err)
 	}
-	waitLog(t, c, FW1, start, 20*time.Second, "isp1 down", linkState("isp1", "down"))
+	if err := c.WaitMetric(ctx, FW1, `gwstated_link_observed_state{link="isp1"}`, 0, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
 	err := Wait(ctx, 20*time.Second, "fw1's carp demotion in dry-run.log", func() (bool, error) {
 		lines, err := c.DryRunLog(FW1)
 		return slices.ContainsFunc(lines, func(l string) bool {
@@ -383,7 +358,7 @@ func TestScenarioEtcdMemberKilled(t *testing.T) {
 
 // loseQuorum kills two of the three etcd members and waits until both
 // firewalls' agents have noticed (mode hold or gossip).
-func loseQuorum(t *testing.T, c *Cluster, mode string) time.Time {
+func loseQuorum(t *testing.T, c *Cluster, mode cluster.Mode) time.Time {
 	t.Helper()
 	start := time.Now()
 	for _, m := range []string{"etcd-" + Witness, "etcd-" + FW2} {
@@ -392,10 +367,10 @@ func loseQuorum(t *testing.T, c *Cluster, mode string) time.Time {
 		}
 	}
 	for _, fw := range []string{FW1, FW2} {
-		waitLog(t, c, fw, start, 30*time.Second, "etcd unreachable, mode "+mode, func(r LogRecord) bool {
-			m, _ := r.Attrs["mode"].(string)
-			return strings.HasPrefix(r.Msg, "etcd unreachable") && m == mode
-		})
+		series := fmt.Sprintf("gwstated_etcd_mode{mode=%q}", mode)
+		if err := c.WaitMetric(t.Context(), fw, series, 1, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return start
 }
@@ -417,12 +392,13 @@ func TestScenarioEtcdQuorumLostHold(t *testing.T) {
 	ctx := t.Context()
 	up := allUp(c)
 	loseQuorum(t, c, cluster.ModeHold)
-	cut := time.Now()
 	if err := c.Lab.Cut(ctx, "isp1"); err != nil {
 		t.Fatal(err)
 	}
 	for _, fw := range []string{FW1, FW2} {
-		waitLog(t, c, fw, cut, 20*time.Second, "isp1 down", linkState("isp1", "down"))
+		if err := c.WaitMetric(ctx, fw, `gwstated_link_observed_state{link="isp1"}`, 0, 20*time.Second); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// Both probes see isp1 down; with decide: any that would be a new
 	// verdict. The rules must still be those with isp1.
@@ -514,19 +490,7 @@ func TestScenarioFlapping(t *testing.T) {
 	}
 	// isp1 answers again: both firewalls' probes see it up ...
 	for _, fw := range []string{FW1, FW2} {
-		err := Wait(ctx, 20*time.Second, fw+" probes isp1 up", func() (bool, error) {
-			recs, err := c.Logs(fw)
-			if err != nil {
-				return false, err
-			}
-			for _, r := range slices.Backward(recs) {
-				if r.Msg == "link state" && r.Link == "isp1" {
-					return r.State == "up", nil
-				}
-			}
-			return false, nil
-		})
-		if err != nil {
+		if err := c.WaitMetric(ctx, fw, `gwstated_link_observed_state{link="isp1"}`, 1, 20*time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}

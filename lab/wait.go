@@ -3,47 +3,27 @@ package lab
 import (
 	"context"
 	"fmt"
-	"gwstated/cluster"
-	"gwstated/pfapply"
 	"time"
+
+	"gwstated/cluster"
+	"gwstated/internal/testkit"
+	"gwstated/pfapply"
 )
 
-// pollEvery is how often Wait tests its condition; gwctlPollEvery how
-// often WaitTransition runs gwctl (a process and an etcd client each time).
-const (
-	pollEvery      = 10 * time.Millisecond
-	gwctlPollEvery = 100 * time.Millisecond
-)
+// gwctlPollEvery is how often WaitTransition runs gwctl (a process and an
+// etcd client each time); files are polled every testkit.PollEvery.
+const gwctlPollEvery = 100 * time.Millisecond
 
-// Wait tests cond every 10 ms until it returns true, returns an error, ctx
-// ends or timeout passes; the timeout error names what was awaited and the
-// last error cond returned.
+// Wait tests cond every 10 ms until it returns true, ctx ends or timeout
+// passes; the timeout error names what was awaited and the last error cond
+// returned (testkit.Wait).
 func Wait(ctx context.Context, timeout time.Duration, what string, cond func() (bool, error)) error {
-	return waitEvery(ctx, pollEvery, timeout, what, cond)
+	return waitEvery(ctx, testkit.PollEvery, timeout, what, cond)
 }
 
 // waitEvery is Wait testing cond every interval.
 func waitEvery(ctx context.Context, every, timeout time.Duration, what string, cond func() (bool, error)) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	t := time.NewTicker(every)
-	defer t.Stop()
-	var last error
-	for {
-		ok, err := cond()
-		if ok {
-			return nil
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			if last != nil {
-				return fmt.Errorf("lab: %s: not after %s: %w", what, timeout, last)
-			}
-			return fmt.Errorf("lab: %s: not after %s", what, timeout)
-		case <-t.C:
-		}
-	}
+	return testkit.WaitEvery(ctx, every, timeout, "lab: "+what, cond)
 }
 
 // WaitRules waits until both firewalls have applied the ruleset of the
@@ -125,4 +105,21 @@ func (c *Cluster) WaitTransition(ctx context.Context, link, to string, after uin
 		return false, nil
 	})
 	return got, err
+}
+
+// WaitMetric waits until node's /metrics has series at value want (for
+// example `gwstated_etcd_mode{mode="hold"}` at 1) and fails after timeout
+// naming the last value read.
+func (c *Cluster) WaitMetric(ctx context.Context, node, series string, want float64, timeout time.Duration) error {
+	return waitEvery(ctx, gwctlPollEvery, timeout, fmt.Sprintf("%s: %s = %v", node, series, want), func() (bool, error) {
+		m, err := c.Metrics(ctx, node)
+		if err != nil {
+			return false, err
+		}
+		v, ok := m[series]
+		if !ok {
+			return false, fmt.Errorf("no series %s", series)
+		}
+		return v == want, fmt.Errorf("%s = %v", series, v)
+	})
 }

@@ -17,7 +17,6 @@ package pfapply
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -27,10 +26,10 @@ import (
 	"time"
 
 	"gwstated/config"
+	"gwstated/internal/testkit"
+	"gwstated/internal/testkit/golden"
 	"gwstated/linkstate"
 )
-
-var updateGolden = flag.Bool("update", false, "rewrite pfapply/testdata/golden/*.conf from Render's output")
 
 type goldenCase struct {
 	file       string // testdata/golden/<file>.conf
@@ -108,21 +107,7 @@ func TestRenderGolden(t *testing.T) {
 		}
 		got := goldenText(c.about, rs)
 		path := filepath.Join("testdata", "golden", c.file+".conf")
-		if *updateGolden {
-			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%s: %v (run go test ./pfapply -run Golden -update)", c.file, err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s differs from the golden file (run with -update and read the diff):\n%s", path, lineDiff(string(want), string(got)))
-		}
+		golden.Check(t, path, got)
 		for _, a := range rs.Anchors {
 			if a.Rules == "" {
 				continue
@@ -190,12 +175,7 @@ for c in json.load(sys.stdin):
 // test when python3 or the checker is missing, unless GWSTATED_REQUIRE_LAB=1.
 func runPfgrammar(t *testing.T, checks []grammarCheck) []string {
 	t.Helper()
-	skip := func(msg string) {
-		if os.Getenv("GWSTATED_REQUIRE_LAB") == "1" {
-			t.Fatalf("%s (GWSTATED_REQUIRE_LAB=1)", msg)
-		}
-		t.Skip(msg)
-	}
+	skip := func(msg string) { testkit.SkipOrRequire(t, msg) }
 	py, err := exec.LookPath("python3")
 	if err != nil {
 		skip("pf grammar check skipped: python3 not found")
@@ -250,25 +230,6 @@ func mustGetwd(t *testing.T) string {
 	return wd
 }
 
-// lineDiff shows the lines of want and got that differ, marked - and +.
-func lineDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	var b strings.Builder
-	for i := range max(len(w), len(g)) {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			fmt.Fprintf(&b, "line %d:\n- %s\n+ %s\n", i+1, wl, gl)
-		}
-	}
-	return b.String()
-}
-
 // TestRenderDecided renders verdicts made by linkstate.Decide from one
 // node's observations and compares them with the hand-made verdicts of the
 // golden cases, so the golden files hold what the agent would apply.
@@ -317,7 +278,7 @@ func TestRenderDecided(t *testing.T) {
 		}
 		if got.Hash != want.Hash {
 			t.Errorf("%s: Decide's verdict (active %v) renders differently from the golden case (active %v):\n%s",
-				c.file, v.Active, c.active, lineDiff(string(goldenText(c.about, want)), string(goldenText(c.about, got))))
+				c.file, v.Active, c.active, testkit.LineDiff(string(goldenText(c.about, want)), string(goldenText(c.about, got))))
 		}
 	}
 }

@@ -57,7 +57,7 @@ func (w *watch) first(since time.Time, ok func(linkstate.Observation) bool) (sta
 
 // until waits, at most timeout, for an Observation emitted at or after
 // since that satisfies ok.
-func (w *watch) until(t *testing.T, since time.Time, timeout time.Duration, what string, ok func(linkstate.Observation) bool) stamped {
+func (w *watch) until(t testing.TB, since time.Time, timeout time.Duration, what string, ok func(linkstate.Observation) bool) stamped {
 	t.Helper()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
@@ -75,7 +75,7 @@ func (w *watch) until(t *testing.T, since time.Time, timeout time.Duration, what
 
 // untilLatest waits, at most timeout, until the latest Observation of
 // every link seen so far satisfies ok.
-func (w *watch) untilLatest(t *testing.T, timeout time.Duration, what string, ok func(map[string]linkstate.Observation) bool) {
+func (w *watch) untilLatest(t testing.TB, timeout time.Duration, what string, ok func(map[string]linkstate.Observation) bool) {
 	t.Helper()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
@@ -120,7 +120,7 @@ func labConfig(l *lab.Lab, profile string) *config.Config {
 	}
 }
 
-func testLog(t *testing.T) *slog.Logger {
+func testLog(t testing.TB) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
@@ -128,7 +128,7 @@ func testLog(t *testing.T) *slog.Logger {
 }
 
 // startProber runs a prober in fw1's namespace until the test ends.
-func startProber(t *testing.T, l *lab.Lab, cfg *config.Config) *watch {
+func startProber(t testing.TB, l *lab.Lab, cfg *config.Config) *watch {
 	t.Helper()
 	p, err := probe.New(cfg, testLog(t), probe.WithNetns(l.NetnsPath("fw1")), probe.WithHeartbeat(200*time.Millisecond))
 	if err != nil {

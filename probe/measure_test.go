@@ -19,16 +19,11 @@ import (
 	"gwstated/probe"
 )
 
-// Measurements for the report, not run by default:
+// Measurements for the report are benchmarks (they need root and the
+// netns lab; one iteration is one cut, or one 30 s window):
 //
-//	GWSTATED_MEASURE=1 go test -run Measure -v ./probe/         detection latency, CPU/memory
-//	GWSTATED_SOAK=5m   go test -run Soak -v -timeout 1h ./probe/ false downs under 10% loss
-
-func measuring(t *testing.T) {
-	if os.Getenv("GWSTATED_MEASURE") != "1" {
-		t.Skip("set GWSTATED_MEASURE=1 to measure")
-	}
-}
+//	go test -run '^$' -bench 'Detection|Scale' -benchtime 20x ./probe/   detection latency, CPU/memory
+//	GWSTATED_SOAK=5m go test -run Soak -v -timeout 1h ./probe/            false downs under 10% loss
 
 func percentile(d []time.Duration, p float64) time.Duration {
 	s := slices.Clone(d)
@@ -37,14 +32,18 @@ func percentile(d []time.Duration, p float64) time.Duration {
 	return s[max(0, min(i, len(s)-1))]
 }
 
-// Detection latency: cut (nft drop of everything at isp1's gateway) →
-// Observation down, over 20 cuts per profile, at random phases.
-func TestMeasureDetection(t *testing.T) {
-	measuring(t)
-	const cuts = 20
-	var table strings.Builder
-	fmt.Fprintf(&table, "%-8s %-28s %5s %9s %9s %9s %9s %9s\n", "profile", "params", "cuts", "min", "p50", "p99", "max", "bound")
+// BenchmarkDetection: cut (nft drop of everything at isp1's gateway) →
+// Observation down, b.N cuts per profile at random phases; reports the
+// latency's p50, p99 and max, and the worst case fall·interval + timeout.
+func BenchmarkDetection(b *testing.B) {
 	for _, profile := range []string{"default", "fast"} {
+		b.Run(profile, func(b *testing.B) { benchDetection(b, profile) })
+	}
+}
+
+func benchDetection(t *testing.B, profile string) {
+	cuts := t.N
+	{
 		l := lab.Start(t, lab.Options{NoWitness: true, NoLAN: true})
 		ctx := context.Background()
 		s1, _ := l.ISP("isp1")
@@ -71,14 +70,13 @@ func TestMeasureDetection(t *testing.T) {
 			}
 			w.until(t, time.Now(), 10*time.Second, "up", is("isp1", linkstate.Up))
 		}
-		fmt.Fprintf(&table, "%-8s %-28s %5d %9v %9v %9v %9v %9v\n", profile,
-			fmt.Sprintf("%v×%d, timeout %v", p.Interval, p.Fall, p.Timeout), cuts,
-			slices.Min(lat).Round(time.Millisecond), percentile(lat, 50).Round(time.Millisecond),
-			percentile(lat, 99).Round(time.Millisecond), slices.Max(lat).Round(time.Millisecond), hi)
-		t.Logf("%s: nft cut command took p50 %v, max %v (included in the latencies)", profile,
-			percentile(exec, 50).Round(time.Millisecond), slices.Max(exec).Round(time.Millisecond))
+		t.ReportMetric(float64(percentile(lat, 50).Microseconds())/1000, "p50-ms")
+		t.ReportMetric(float64(percentile(lat, 99).Microseconds())/1000, "p99-ms")
+		t.ReportMetric(float64(slices.Max(lat).Microseconds())/1000, "max-ms")
+		t.ReportMetric(float64(hi.Microseconds())/1000, "bound-ms")
+		t.ReportMetric(float64(percentile(exec, 50).Microseconds())/1000, "nft-cut-p50-ms")
+		t.ReportMetric(0, "ns/op")
 	}
-	t.Logf("detection latency, cut → Observation down (real ICMP, netns lab):\n%s", table.String())
 }
 
 // False downs under 10% random loss (nft numgen at both gateways, on the
@@ -142,11 +140,11 @@ func TestSoakLoss10(t *testing.T) {
 	}
 }
 
-// CPU and memory of 64 links × 4 targets at a 200 ms interval (1280
-// requests/s), real ICMP from a firewall namespace to 256 addresses in a
-// gateway namespace.
-func TestMeasureScale(t *testing.T) {
-	measuring(t)
+// BenchmarkScale64Links: CPU and memory of 64 links × 4 targets at a
+// 200 ms interval (1280 requests/s), real ICMP from a firewall namespace to
+// 256 addresses in a gateway namespace, over a 30 s window per iteration;
+// every observation in the window must be up (a clean network).
+func BenchmarkScale64Links(t *testing.B) {
 	l := lab.Start(t, lab.Options{ISPs: 1, Firewalls: 1, NoWitness: true, NoLAN: true})
 	ctx := context.Background()
 	s1, _ := l.ISP("isp1")
@@ -195,10 +193,12 @@ func TestMeasureScale(t *testing.T) {
 		}
 	}
 	w.mu.Unlock()
-	t.Logf("64 links × 4 targets, 200 ms interval, %v: CPU %.1f%% of one core (user+sys, whole test process incl. race detector if on); "+
-		"heap in use %.1f MiB, Go runtime total %.1f MiB, RSS %s, %d goroutines, %.0f allocs/s; %d non-up observations",
-		wall.Round(time.Second), 100*cpu.Seconds()/wall.Seconds(), float64(ms.HeapInuse)/(1<<20), float64(ms.Sys)/(1<<20), rss(),
-		runtime.NumGoroutine(), float64(ms.Mallocs-ms0.Mallocs)/wall.Seconds(), downs)
+	t.Logf("64 links × 4 targets, 200 ms interval, %v: RSS %s, %d goroutines", wall.Round(time.Second), rss(), runtime.NumGoroutine())
+	t.ReportMetric(100*cpu.Seconds()/wall.Seconds(), "cpu-%")
+	t.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MiB")
+	t.ReportMetric(float64(ms.Sys)/(1<<20), "go-sys-MiB")
+	t.ReportMetric(float64(ms.Mallocs-ms0.Mallocs)/wall.Seconds(), "allocs/s")
+	t.ReportMetric(0, "ns/op")
 	if downs > 0 {
 		t.Errorf("%d observations not up on a clean network", downs)
 	}

@@ -2,16 +2,14 @@ package etcdmember
 
 import (
 	"context"
-	"io"
 	"log/slog"
-	"net"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"gwstated/cluster/clustertest"
 	"gwstated/config"
+	"gwstated/internal/testkit"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/goleak"
@@ -20,21 +18,10 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m, clustertest.IgnoreEtcd()...) }
 
-func testLog() *slog.Logger {
-	if os.Getenv("GWSTATED_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+// testLog is testkit.Log: GWSTATED_TEST_LOG=1 shows the records.
+func testLog() *slog.Logger { return testkit.Log() }
 
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+func freeAddr(t *testing.T) string { return testkit.FreeAddr(t) }
 
 // TestEmbeddedThreeMembers starts fw1, fw2 and a witness as embedded
 // members from one config, as the three boxes would, and writes through

@@ -14,7 +14,7 @@ import (
 
 // gossipRank orders gossip states from best to worst; a member's state is
 // the worst any peer reports.
-var gossipRank = map[string]int{cluster.MemberAlive: 0, cluster.MemberSuspect: 1, cluster.MemberDead: 2, cluster.MemberLeft: 3}
+var gossipRank = map[cluster.MemberState]int{cluster.MemberAlive: 0, cluster.MemberSuspect: 1, cluster.MemberDead: 2, cluster.MemberLeft: 3}
 
 // judgement builds a Status from the records, one section at a time; each
 // section adds its rows and its warnings, in the order status prints them.
@@ -150,7 +150,7 @@ func (j *judgement) nodes() {
 
 // gossipOf is the worst gossip state any other node reports for n, and
 // who reports it ("" when no peer knows n).
-func (j *judgement) gossipOf(n string) (worst, seenBy string) {
+func (j *judgement) gossipOf(n string) (worst cluster.MemberState, seenBy string) {
 	for _, peer := range sortedKeys(j.in.Nodes) {
 		if peer == n {
 			continue
@@ -174,9 +174,9 @@ func (j *judgement) node(n string) {
 	worst, seenBy := j.gossipOf(n)
 	switch {
 	case worst != "":
-		ns.Gossip = worst
+		ns.Gossip = string(worst)
 	case hasRecord:
-		ns.Gossip = cluster.MemberAlive // it reports itself and no peer says otherwise
+		ns.Gossip = string(cluster.MemberAlive) // it reports itself and no peer says otherwise
 	default:
 		ns.Gossip = "gone"
 	}
@@ -184,7 +184,7 @@ func (j *judgement) node(n string) {
 		ns.Witness = ns.Witness || r.Witness
 		ns.Leader = r.Leader
 		ns.CARP = orEmpty(r.CARP)
-		ns.Mode = r.Mode
+		ns.Mode = string(r.Mode)
 		ns.Version = r.Version
 		ns.ConfigHash = r.ConfigHash
 		ns.ReportedAt = r.Time
@@ -199,7 +199,7 @@ func (j *judgement) node(n string) {
 		j.warn("node %s has no nodes/ record (agent stopped, or its etcd lease expired); gossip: %s (reported by %s)", n, ns.Gossip, seenBy)
 	case !hasRecord:
 		j.warn("node %s has no nodes/ record (agent stopped, or its etcd lease expired)", n)
-	case ns.Gossip == cluster.MemberSuspect || ns.Gossip == cluster.MemberDead || ns.Gossip == cluster.MemberLeft:
+	case slices.Contains([]cluster.MemberState{cluster.MemberSuspect, cluster.MemberDead, cluster.MemberLeft}, cluster.MemberState(ns.Gossip)):
 		j.warn("node %s is %s in gossip (reported by %s)", n, ns.Gossip, seenBy)
 	}
 	if hasRecord && (r.Mode == cluster.ModeHold || r.Mode == cluster.ModeGossip) {

@@ -107,7 +107,8 @@ type NodeStatus struct {
 // alive reports whether the node runs and takes part in verdicts: it has a
 // record and its peers do not report it dead or gone.
 func (n NodeStatus) alive() bool {
-	return n.Record && (n.Gossip == cluster.MemberAlive || n.Gossip == cluster.MemberSuspect)
+	g := cluster.MemberState(n.Gossip)
+	return n.Record && (g == cluster.MemberAlive || g == cluster.MemberSuspect)
 }
 
 // LinkStatus is one link's verdict and every node's view of it.

@@ -125,7 +125,7 @@ func obs(link string, st linkstate.State, loss float64, rtt time.Duration, targe
 func members(states ...string) []cluster.Member {
 	var m []cluster.Member
 	for i := 0; i+1 < len(states); i += 2 {
-		m = append(m, cluster.Member{Name: states[i], Addr: "10.0.0." + states[i][2:] + ":7946", State: states[i+1]})
+		m = append(m, cluster.Member{Name: states[i], Addr: "10.0.0." + states[i][2:] + ":7946", State: cluster.MemberState(states[i+1])})
 	}
 	return m
 }

@@ -1,7 +1,7 @@
 package cluster
 
 import (
-	"os"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -11,25 +11,45 @@ import (
 	"gwstated/linkstate"
 )
 
-// TestFigures measures the figures DESIGN.md asks for. It runs only with
-// GWSTATED_FIGURES=1 (it takes a while and asserts nothing about speed):
+// Cluster figures, as benchmarks on a three-member etcd (not part of
+// make bench: each iteration takes up to seconds):
 //
-//	GWSTATED_FIGURES=1 go test -run TestFigures -v ./cluster/
-func TestFigures(t *testing.T) {
-	if os.Getenv("GWSTATED_FIGURES") == "" {
-		t.Skip("set GWSTATED_FIGURES=1 to measure")
+//	go test -run '^$' -bench . -benchtime 200x ./cluster/   (change → all nodes)
+//	go test -run '^$' -bench Leader -benchtime 3x ./cluster/
+
+// BenchmarkVerdictToAllNodes: an observation change on one node → verdict
+// committed by the leader → delivered on every node of three; one
+// iteration is one change. Reports p50, p90, p99 and max.
+func BenchmarkVerdictToAllNodes(b *testing.B) {
+	e := clustertest.StartEtcd(b, 3)
+	lat := figChange(b, e, b.N)
+	for _, p := range []int{50, 90, 99} {
+		b.ReportMetric(float64(lat[len(lat)*p/100].Microseconds())/1000, fmt.Sprintf("p%d-ms", p))
 	}
-	e := clustertest.StartEtcd(t, 3)
-	t.Run("change-to-all-nodes", func(t *testing.T) { figChange(t, e, 200) })
-	t.Run("leader-resign", func(t *testing.T) { figLeaderKill(t, e, false) })
-	t.Run("leader-crash", func(t *testing.T) { figLeaderKill(t, e, true) })
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+}
+
+// BenchmarkLeaderFailover: the leader resigns (SIGTERM) or crashes (its
+// etcd client closed, the lease expires after session_ttl 1 s) while a
+// link changes; one iteration is one leader lost, timed to the next
+// verdict on the remaining nodes.
+func BenchmarkLeaderFailover(b *testing.B) {
+	for _, crash := range []bool{false, true} {
+		b.Run(map[bool]string{false: "resign", true: "crash"}[crash], func(b *testing.B) {
+			e := clustertest.StartEtcd(b, 3)
+			res := figLeaderKill(b, e, crash, b.N)
+			slices.Sort(res)
+			b.ReportMetric(float64(res[len(res)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(res[len(res)-1].Microseconds())/1000, "max-ms")
+		})
+	}
 }
 
 func allDecide(cfg *config.Config) { cfg.Cluster.Decide = "all" }
 
 // figChange: an observation change on one node → verdict committed by the
 // leader → delivered on every node.
-func figChange(t *testing.T, e *clustertest.Etcd, rounds int) {
+func figChange(t testing.TB, e *clustertest.Etcd, rounds int) []time.Duration {
 	c := newCluster(t, e)
 	nodes := []*tnode{c.start("fw1", allDecide), c.start("fw2", allDecide), c.start("fw3", allDecide)}
 	c.waitMembers(nodes, 3)
@@ -72,8 +92,7 @@ func figChange(t *testing.T, e *clustertest.Etcd, rounds int) {
 		lat = append(lat, worst)
 	}
 	slices.Sort(lat)
-	t.Logf("observation change → verdict on all 3 nodes, %d changes: p50 %v p90 %v p99 %v max %v",
-		len(lat), lat[len(lat)/2], lat[len(lat)*90/100], lat[len(lat)*99/100], lat[len(lat)-1])
+	return lat
 }
 
 // figLeaderKill: the leader goes away at t0 while a link changes; how long
@@ -81,9 +100,9 @@ func figChange(t *testing.T, e *clustertest.Etcd, rounds int) {
 // resign: its context is cancelled (SIGTERM: resigns, revokes its lease).
 // crash: its etcd client is closed under it (no resign, the lease expires
 // after session_ttl), as when the box loses its etcd link.
-func figLeaderKill(t *testing.T, e *clustertest.Etcd, crash bool) {
+func figLeaderKill(t testing.TB, e *clustertest.Etcd, crash bool, rounds int) []time.Duration {
 	var res []time.Duration
-	for range 3 {
+	for range rounds {
 		c := newCluster(t, e)
 		var clis []Option
 		nodes := make([]*tnode, 3)
@@ -126,6 +145,5 @@ func figLeaderKill(t *testing.T, e *clustertest.Etcd, crash bool) {
 		}
 		res = append(res, worst)
 	}
-	ttl := time.Second
-	t.Logf("leader %s → next verdict on the other nodes (session_ttl %v): %v", map[bool]string{false: "resigns", true: "crashes"}[crash], ttl, res)
+	return res
 }
