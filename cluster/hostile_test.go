@@ -314,15 +314,15 @@ func TestGossipFromStrangers(t *testing.T) {
 	waitFor(t, 10*time.Second, "fw1 reports fw2's config hash", func() bool { return el.count("fw1", `subject=gossip peer "fw2" `) >= 1 })
 
 	// Garbage through memberlist itself, many times.
+	// To fw1 as gossip's push sends: to the copy of its memberlist.Node
+	// taken under memberlist's lock (memberlist rewrites its own in place).
 	ml := fw2.g.memberlist()
-	for _, m := range ml.Members() {
-		if m.Name != "fw1" {
-			continue
-		}
-		for i := range 20 {
-			if err := ml.SendReliable(m, []byte(fmt.Sprintf(`{"node": 7, "gen": "x%d"`, i))); err != nil {
-				t.Fatal(err)
-			}
+	fw2.g.mu.Lock()
+	to := fw2.g.members["fw1"].node
+	fw2.g.mu.Unlock()
+	for i := range 20 {
+		if err := ml.SendReliable(&to, []byte(fmt.Sprintf(`{"node": 7, "gen": "x%d"`, i))); err != nil {
+			t.Fatal(err)
 		}
 	}
 	waitFor(t, 10*time.Second, "fw1 reports the undecodable message", func() bool { return el.count("fw1", "subject=gossip state message ") >= 1 })
