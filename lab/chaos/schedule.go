@@ -144,20 +144,17 @@ func Generate(seed uint64, o ScheduleOptions) []Fault {
 	return out
 }
 
-// Quiet returns the windows of the schedule where no fault is active,
+// QuietWindows returns the windows of the schedule where no fault is active,
 // each at least min long: where the convergence invariant is checked.
 func QuietWindows(s []Fault, total, min time.Duration) [][2]time.Duration {
 	var out [][2]time.Duration
-	cur := time.Duration(0)
 	end := time.Duration(0) // latest end of the faults seen so far
 	for _, f := range s {
 		if f.At > end && f.At-end >= min {
 			out = append(out, [2]time.Duration{end, f.At})
 		}
 		end = max(end, f.End())
-		cur = f.At
 	}
-	_ = cur
 	if total-end >= min {
 		out = append(out, [2]time.Duration{end, total})
 	}
