@@ -5,7 +5,7 @@ VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 PKGS      := ./...
 
-.PHONY: all help build test bench figures cross lint clean demo demo-traffic lab-bench lab-deps
+.PHONY: all help build test bench figures cross lint clean demo demo-traffic lab-bench lab-deps chaos
 
 all: build
 
@@ -17,6 +17,7 @@ help:
 	@echo "make demo       the two-firewall namespace lab demo (root)"
 	@echo "make demo-traffic  real traffic through the Linux pair (nft, keepalived) while isp1 is cut (root)"
 	@echo "make lab-bench  failover and real-traffic benchmark against the ifstated baseline (root)"
+	@echo "make chaos      seeded random faults against the lab cluster, invariants checked (root; CHAOS_SEED, CHAOS_DURATION)"
 	@echo "make cross      openbsd/amd64, openbsd/arm64, linux/amd64 into dist/"
 	@echo "make lint       gofmt -l and go vet"
 	@echo "make man        lint the man pages with mandoc and render them into dist/man"
@@ -69,6 +70,13 @@ demo-traffic: lab-deps
 # LAB_BENCH_FLAGS, e.g. "-cuts 5 -soak 30s" for a quick run; see go run ./lab/bench -h
 lab-bench: lab-deps
 	$(GO) run ./lab/bench $(LAB_BENCH_FLAGS)
+
+# issue 15: seeded random faults against the lab cluster, invariants
+# checked all the time. CHAOS_SEED replays a schedule, CHAOS_DURATION
+# (default 10m), CHAOS_OUT writes the summary table. Not part of `make
+# test`/CI (see lab/chaos/main.go).
+chaos: lab-deps
+	$(GO) run ./lab/chaos
 
 # the lab's system tools (ip, nft, ping, mandoc, python3), installed with apt
 # when missing

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"gwstated/cluster"
 	"gwstated/cluster/etcdmember"
@@ -112,6 +113,8 @@ type agent struct {
 	// began, and when a demotion still held back falls due (zero: none).
 	impairedSince time.Time
 	demoteDue     time.Time
+
+	verdictProblem string // last problem logged about a verdict's links (verdictcheck.go)
 }
 
 // Run runs the agent until ctx ends: on start it applies the last verdict
@@ -135,6 +138,8 @@ func Run(ctx context.Context, o Options) error {
 	reg := o.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
+		// go_goroutines, process_resident_memory_bytes...: what a leak shows in (lab/chaos reads them).
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	a.m = newMetrics(reg, cfg)
 	if o.StateDir == "" {

@@ -118,6 +118,9 @@ func (a *agent) loop(ctx context.Context) error {
 			if a.dp == nil { // witness
 				continue
 			}
+			if rec, ok = a.acceptVerdict(rec); !ok {
+				continue
+			}
 			if a.have && rec.Seq < a.cur.Seq && rec.Leader == a.cur.Leader {
 				a.log.Debug("ignoring an older verdict", "seq", rec.Seq)
 				continue

@@ -264,10 +264,10 @@ func (n *Node) lead(ctx context.Context, f Fence) {
 	var prev VerdictRecord
 	for {
 		rctx, cancel := context.WithTimeout(ctx, n.requestTimeout())
-		rec, _, _, err := n.store.Verdict(rctx)
+		rec, err := n.leaderVerdict(rctx)
 		if err == nil {
 			var ovs []linkstate.Override
-			ovs, _, err = n.store.Overrides(rctx)
+			ovs, err = n.leaderOverrides(rctx)
 			if err == nil {
 				n.mu.Lock()
 				n.overrides = ovs
@@ -385,6 +385,6 @@ func (n *Node) nodeRecord() NodeRecord {
 		Node: n.name, Time: n.now(), Version: n.version, Witness: n.witness,
 		Observations: self.Observations, Members: members, CARP: self.CARP, ConfigHash: n.hash,
 		AppliedSeq: self.AppliedSeq, AppliedHash: self.AppliedHash, Mode: n.mode,
-		Leader: n.isLeader, LeaderSince: n.leaderSince,
+		Leader: n.isLeader, LeaderSince: n.leaderSince, Problems: n.probs.list(),
 	}
 }

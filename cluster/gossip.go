@@ -181,6 +181,11 @@ type Gossip struct {
 	events   []GossipEvent // since the last Tick
 	shutdown bool
 	needPush bool // a member joined; push our state
+
+	// Set by Node.New before start (hostile.go): who may gossip.
+	probs *problems
+	known map[string]bool // configured node names; empty: anyone with the key
+	hash  string          // our config hash
 }
 
 type memberInfo struct {
@@ -397,7 +402,7 @@ func (g *Gossip) Self() NodeState {
 
 // merge keeps s if it is newer than what we hold.
 func (g *Gossip) merge(s NodeState) {
-	if s.Node == "" || s.Node == g.name {
+	if s.Node == "" || s.Node == g.name || !g.admit(s) {
 		return
 	}
 	g.mu.Lock()
@@ -526,7 +531,7 @@ func (d *gossipDelegate) NodeMeta(limit int) []byte {
 func (d *gossipDelegate) NotifyMsg(b []byte) {
 	var s NodeState
 	if err := json.Unmarshal(b, &s); err != nil {
-		d.log.Warn("gossip: undecodable state message", "err", err)
+		(*Gossip)(d).undecodable("state message", b, err)
 		return
 	}
 	(*Gossip)(d).merge(s)
@@ -563,7 +568,7 @@ func (d *gossipDelegate) MergeRemoteState(b []byte, join bool) {
 		}
 		var s NodeState
 		if err := json.Unmarshal(line, &s); err != nil {
-			d.log.Warn("gossip: undecodable remote state", "err", err)
+			(*Gossip)(d).undecodable("push-pull state", line, err)
 			continue
 		}
 		(*Gossip)(d).merge(s)

@@ -89,6 +89,7 @@ type tcluster struct {
 	name  string
 	key   string
 	nodes []*tnode
+	log   *slog.Logger // nil: testLog()
 }
 
 func newCluster(t testing.TB, etcd *clustertest.Etcd) *tcluster {
@@ -106,7 +107,11 @@ func (c *tcluster) start(name string, edit func(*config.Config), opts ...Option)
 	if edit != nil {
 		edit(cfg)
 	}
-	n, err := New(cfg, testLog(), opts...)
+	log := c.log
+	if log == nil {
+		log = testLog()
+	}
+	n, err := New(cfg, log, opts...)
 	if err != nil {
 		t.Fatalf("New(%s): %v", name, err)
 	}

@@ -60,6 +60,7 @@ type Status struct {
 	Verdict     VerdictRecord `json:"verdict"` // the last verdict delivered
 	EtcdError   string        `json:"etcd_error,omitempty"`
 	Pending     int           `json:"pending_audit,omitempty"` // audit records decided on gossip, not yet in etcd
+	Problems    []string      `json:"problems,omitempty"`      // bad records or gossip this node ignored (hostile.go)
 }
 
 // Node is one gwstated cluster member: it gossips this node's state, takes
@@ -99,6 +100,7 @@ type Node struct {
 	applied     *AppliedRecord
 	appliedOut  bool // applied not yet written to etcd
 	running     bool
+	probs       *problems // bad records and gossip, each logged once (hostile.go)
 
 	onDeliver func(VerdictRecord) // tests: sees every delivered verdict, before the channel coalesces them
 }
@@ -155,6 +157,14 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Node, error) {
 		return nil, ErrNoGossipKey
 	}
 	n.g = newGossip(n.name, n.witness, n.hash, n.log)
+	n.probs = newProblems(n.log)
+	n.g.probs, n.g.hash = n.probs, n.hash
+	if len(cfg.Nodes) > 0 {
+		n.g.known = map[string]bool{}
+		for name := range cfg.Nodes {
+			n.g.known[name] = true
+		}
+	}
 	return n, nil
 }
 
@@ -227,6 +237,7 @@ func (n *Node) Status() Status {
 	return Status{
 		Node: n.name, Mode: n.mode, Leader: n.leader, IsLeader: n.isLeader, LeaderSince: n.leaderSince,
 		Members: members, Verdict: n.delivered, EtcdError: n.etcdErr, Pending: len(n.pending),
+		Problems: n.probs.list(),
 	}
 }
 
@@ -259,6 +270,13 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	n.mu.Lock()
 	n.store = NewStore(n.cli, n.cfg.Cluster.Name, n.cfg.Cluster.Etcd.AuditRetention)
+	n.store.OnCorrupt = func(key, msg string) {
+		if msg == "" {
+			n.probs.clear(key)
+			return
+		}
+		n.probs.report(key, msg, "key", key)
+	}
 	n.mu.Unlock()
 	close(n.ready)
 

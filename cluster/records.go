@@ -132,6 +132,7 @@ type NodeRecord struct {
 	Mode         Mode                             `json:"mode"`
 	Leader       bool                             `json:"leader"`
 	LeaderSince  time.Time                        `json:"leader_since,omitzero"`
+	Problems     []string                         `json:"problems,omitempty"` // bad records or gossip this node ignored
 }
 
 // AuditCounter is the key holding the newest audit sequence number (decimal).

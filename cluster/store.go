@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -27,6 +28,11 @@ type Store struct {
 	Cli       *clientv3.Client
 	Keys      Keys
 	Retention int // audit records kept (cluster.etcd.audit_retention); <= 0: this writer never trims (gwctl without the config, readers)
+	// OnCorrupt, when set, hears of a corrupt record the store worked
+	// around (the agent reports it once); nil: silent.
+	// msg "" says the record is good again.
+	OnCorrupt  func(key, msg string)
+	counterBad atomic.Bool // OnCorrupt was told the audit counter is bad
 }
 
 // NewStore returns the store of the named cluster.
@@ -74,7 +80,21 @@ func (s *Store) counter(ctx context.Context) (seq uint64, modRev int64, err erro
 	}
 	seq, err = strconv.ParseUint(string(r.Kvs[0].Value), 10, 64)
 	if err != nil {
-		return 0, 0, fmt.Errorf("audit counter %s: %q is not a number: %w", s.Keys.AuditCounter(), r.Kvs[0].Value, err)
+		// Not a number: renumber after the newest audit record. The
+		// caller's txn compares the counter's mod revision and overwrites
+		// it, so the repair is as safe as a normal append.
+		newest, nerr := s.newestAuditSeq(ctx)
+		if nerr != nil {
+			return 0, 0, fmt.Errorf("audit counter %s: %s is not a number (%w), and %w", s.Keys.AuditCounter(), showValue(r.Kvs[0].Value), ErrCorruptRecord, nerr)
+		}
+		if s.OnCorrupt != nil {
+			s.counterBad.Store(true)
+			s.OnCorrupt(s.Keys.AuditCounter(), fmt.Sprintf("audit counter is not a number (%s); renumbering after the newest audit record %d", showValue(r.Kvs[0].Value), newest))
+		}
+		return newest, r.Kvs[0].ModRevision, nil
+	}
+	if s.OnCorrupt != nil && s.counterBad.CompareAndSwap(true, false) {
+		s.OnCorrupt(s.Keys.AuditCounter(), "")
 	}
 	return seq, r.Kvs[0].ModRevision, nil
 }

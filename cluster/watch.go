@@ -56,8 +56,9 @@ func (n *Node) readAll(ctx context.Context) (int64, error) {
 	if kvs := r.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
 		var rec VerdictRecord
 		if err := json.Unmarshal(kvs[0].Value, &rec); err != nil {
-			n.log.Error("undecodable verdict in etcd", "key", k.Verdict(), "err", err)
+			n.badVerdict(kvs[0].Value, err)
 		} else {
+			n.probs.clear(k.Verdict())
 			n.deliver(rec, false, true)
 		}
 	}
@@ -106,9 +107,10 @@ func (n *Node) watchFrom(ctx context.Context, rev int64) int64 {
 			}
 			var rec VerdictRecord
 			if err := json.Unmarshal(ev.Kv.Value, &rec); err != nil {
-				n.log.Error("undecodable verdict in etcd", "key", key, "err", err)
+				n.badVerdict(ev.Kv.Value, err)
 				continue
 			}
+			n.probs.clear(key)
 			n.deliver(rec, false, false)
 		}
 		if overridesChanged {
@@ -133,17 +135,30 @@ func (n *Node) readOverrides(ctx context.Context, rev int64) error {
 	return nil
 }
 
-// decodeOverrides reads override/<link> values; an undecodable one is
-// logged and skipped.
+// decodeOverrides reads override/<link> values; an invalid one
+// (validOverride) is reported once and skipped.
 func (n *Node) decodeOverrides(kvs []*mvccpb.KeyValue) []linkstate.Override {
 	var ovs []linkstate.Override
+	seen := map[string]bool{}
 	for _, kv := range kvs {
-		var o linkstate.Override
-		if err := json.Unmarshal(kv.Value, &o); err != nil {
-			n.log.Error("undecodable override in etcd", "key", string(kv.Key), "err", err)
+		key := string(kv.Key)
+		seen[key] = true
+		o, err := n.validOverride(kv)
+		if err != nil {
+			n.probs.report(key, "override in etcd ignored: "+err.Error(), "key", key)
 			continue
 		}
+		n.probs.clear(key)
 		ovs = append(ovs, o)
 	}
+	n.probs.clearMissing(n.store.Keys.OverridePrefix(), seen)
 	return ovs
+}
+
+// badVerdict reports a verdict that does not decode: the node keeps the
+// verdict it has (and the rules applied for it).
+func (n *Node) badVerdict(value []byte, err error) {
+	k := n.store.Keys.Verdict()
+	n.probs.report(k, "verdict in etcd does not decode; keeping the last good verdict and rules",
+		"key", k, "value", showValue(value), "err", err)
 }

@@ -44,6 +44,7 @@ func computeStatus(in statusInput, now time.Time) Status {
 	j.impaired()
 	j.links()
 	j.overrides()
+	j.foreign()
 	j.s.Health = healthHealthy
 	if len(j.s.Warnings) > 0 {
 		j.s.Health = healthDegraded
