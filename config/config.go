@@ -145,3 +145,20 @@ func (c *Config) Hash() string {
 func (p Percent) String() string {
 	return strconv.FormatFloat(float64(p), 'f', -1, 64) + "%"
 }
+
+// VerdictUp is the verdict for "the links in up are up, every other link is
+// down", with no previous verdict and no overrides: linkstate.Decide on one
+// synthetic alive node that sees exactly that. gwctl render and check, and
+// the lab's hand-applied data plane, show the rules of such a verdict.
+func (c *Config) VerdictUp(up []string, now time.Time) linkstate.Verdict {
+	view := linkstate.NodeView{Alive: true, Links: make(map[string]linkstate.Observation, len(c.Links))}
+	for _, l := range c.Links {
+		st := linkstate.Down
+		if slices.Contains(up, l.Name) {
+			st = linkstate.Up
+		}
+		view.Links[l.Name] = linkstate.Observation{Link: l.Name, State: st, Since: now, LastOK: now, Seq: 1}
+	}
+	v, _ := linkstate.Decide(linkstate.Verdict{}, linkstate.Observations{"gwctl-render": view}, nil, c.Policy(), now)
+	return v
+}

@@ -7,11 +7,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"gwstated/config"
-	"gwstated/linkstate"
 	"gwstated/nftapply"
 )
 
@@ -73,27 +71,12 @@ func (m *ManualDataplane) Apply(ctx context.Context, fw string, up []string, seq
 	if cfg == nil {
 		return 0, fmt.Errorf("lab: no firewall %q", fw)
 	}
-	p, err := nftapply.Render(cfg, verdictUp(cfg, up, time.Now()))
+	p, err := nftapply.Render(cfg, cfg.VerdictUp(up, time.Now()))
 	if err != nil {
 		return 0, err
 	}
 	res, err := m.applier[fw].Apply(ctx, p, seq)
 	return res.Writes(), err
-}
-
-// verdictUp is the verdict for "the links in up are up, every other link
-// is down", as `gwctl render --up` decides it.
-func verdictUp(cfg *config.Config, up []string, now time.Time) linkstate.Verdict {
-	view := linkstate.NodeView{Alive: true, Links: make(map[string]linkstate.Observation, len(cfg.Links))}
-	for _, l := range cfg.Links {
-		st := linkstate.Down
-		if slices.Contains(up, l.Name) {
-			st = linkstate.Up
-		}
-		view.Links[l.Name] = linkstate.Observation{Link: l.Name, State: st, Since: now, LastOK: now, Seq: 1}
-	}
-	v, _ := linkstate.Decide(linkstate.Verdict{}, linkstate.Observations{"manual": view}, nil, cfg.Policy(), now)
-	return v
 }
 
 // StartLinuxManual starts the real-traffic lab on l with no gwstated: the

@@ -104,7 +104,7 @@ func runCheck(std *stdio, path, node string, printDefaults bool) int {
 // writes every link's rules and every sticky class: a configuration that
 // cannot be written as pf rules does not pass check.
 func checkRenders(cfg *config.Config, now time.Time) error {
-	v := decideUp(cfg, allLinkNames(cfg), now)
+	v := cfg.VerdictUp(allLinkNames(cfg), now)
 	if cfg.Dataplane == config.DataplaneNFT {
 		_, err := nftapply.Render(cfg, v)
 		return err

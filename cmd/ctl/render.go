@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"gwstated/config"
 	"gwstated/linkstate"
@@ -102,7 +101,7 @@ func runRender(std *stdio, path, node, upFlag string, asJSON bool) int {
 			strings.Join(unknown, ", "), strings.Join(configured, ", "))
 		return exitUsage
 	}
-	v := decideUp(cfg, up, std.now())
+	v := cfg.VerdictUp(up, std.now())
 	if cfg.Dataplane == config.DataplaneNFT {
 		return runRenderNFT(std, path, cfg, v, asJSON) // render_nft.go
 	}
@@ -118,35 +117,8 @@ func runRender(std *stdio, path, node, upFlag string, asJSON bool) int {
 	return exitOK
 }
 
-// decideUp is the verdict for "the links in up are up, every other link is
-// down": linkstate.Decide on one synthetic alive node's observations, with
-// no previous verdict, no overrides.
-func decideUp(cfg *config.Config, up []string, now time.Time) linkstate.Verdict {
-	view := linkstate.NodeView{Alive: true, Links: make(map[string]linkstate.Observation, len(cfg.Links))}
-	for _, l := range cfg.Links {
-		st := linkstate.Down
-		if slices.Contains(up, l.Name) {
-			st = linkstate.Up
-		}
-		view.Links[l.Name] = linkstate.Observation{Link: l.Name, State: st, Since: now, LastOK: now, Seq: 1}
-	}
-	v, _ := linkstate.Decide(linkstate.Verdict{}, linkstate.Observations{"gwctl-render": view}, nil, cfg.Policy(), now)
-	return v
-}
-
 func printRenderText(std *stdio, cfg *config.Config, v linkstate.Verdict, rs pfapply.Ruleset) {
-	var states []string
-	for _, l := range cfg.Links {
-		states = append(states, l.Name+" "+v.Links[l.Name].State.String())
-	}
-	active := "none"
-	if len(v.Active) > 0 {
-		active = strings.Join(v.Active, ", ")
-	}
-	fmt.Fprintf(std.out, "verdict: %s; active: %s", strings.Join(states, ", "), active)
-	if v.ActiveReason != "" {
-		fmt.Fprintf(std.out, " (%s)", v.ActiveReason)
-	}
+	printVerdictLine(std, cfg, v)
 	fmt.Fprintln(std.out)
 	for _, a := range rs.Anchors {
 		fmt.Fprintf(std.out, "\nanchor %s:\n", a.Name)
@@ -188,4 +160,21 @@ func printRenderJSON(std *stdio, rs pfapply.Ruleset) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+// printVerdictLine writes "verdict: isp1 up, isp2 down; active: isp1 (why)"
+// without the newline: the first line of render's text for pf and nft.
+func printVerdictLine(std *stdio, cfg *config.Config, v linkstate.Verdict) {
+	var states []string
+	for _, l := range cfg.Links {
+		states = append(states, l.Name+" "+v.Links[l.Name].State.String())
+	}
+	active := "none"
+	if len(v.Active) > 0 {
+		active = strings.Join(v.Active, ", ")
+	}
+	fmt.Fprintf(std.out, "verdict: %s; active: %s", strings.Join(states, ", "), active)
+	if v.ActiveReason != "" {
+		fmt.Fprintf(std.out, " (%s)", v.ActiveReason)
+	}
 }

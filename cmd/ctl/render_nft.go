@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"gwstated/config"
 	"gwstated/linkstate"
@@ -46,18 +45,7 @@ func runRenderNFT(std *stdio, path string, cfg *config.Config, v linkstate.Verdi
 		}
 		return exitOK
 	}
-	var states []string
-	for _, l := range cfg.Links {
-		states = append(states, l.Name+" "+v.Links[l.Name].State.String())
-	}
-	active := "none"
-	if len(v.Active) > 0 {
-		active = strings.Join(v.Active, ", ")
-	}
-	fmt.Fprintf(std.out, "verdict: %s; active: %s", strings.Join(states, ", "), active)
-	if v.ActiveReason != "" {
-		fmt.Fprintf(std.out, " (%s)", v.ActiveReason)
-	}
+	printVerdictLine(std, cfg, v)
 	fam := fmt.Sprintf("-%d", p.Family)
 	fmt.Fprintf(std.out, "\n\nnft list table inet %s:\n", p.TableName)
 	std.out.Write([]byte(p.Table))
