@@ -16,8 +16,9 @@ import (
 
 // Sentinel errors of Render; test with errors.Is.
 var (
-	// ErrUnknownLink: the verdict names a link the configuration lacks.
-	ErrUnknownLink = errors.New("verdict names a link the configuration lacks")
+	// ErrUnknownLink: the verdict names a link the configuration lacks
+	// (linkstate.ErrUnknownLink).
+	ErrUnknownLink = linkstate.ErrUnknownLink
 	// ErrUnrenderable: the configuration cannot be written as an nft table
 	// and ip rules (a name that could smuggle nft syntax, mixed address
 	// families, marks or tables out of range).
@@ -56,40 +57,18 @@ func Render(cfg *config.Config, v linkstate.Verdict) (Plan, error) {
 	if cfg.LAN.Network.Addr().Is6() {
 		p.Family = 6
 	}
-	index := make(map[string]int, len(cfg.Links))
+	names := make([]string, len(cfg.Links))
+	for i, l := range cfg.Links {
+		names[i] = l.Name
+	}
+	ready, active, err := v.Use(names)
+	if err != nil {
+		return Plan{}, err
+	}
 	p.Links = make([]LinkPlan, len(cfg.Links))
 	for i, l := range cfg.Links {
-		index[l.Name] = i
-		p.Links[i] = LinkPlan{Name: l.Name, Interface: l.Interface, Mark: cfg.NFT.Mark(i), Table: cfg.NFT.RouteTable(i)}
-	}
-	var unknown []string
-	for name, lv := range v.Links {
-		i, ok := index[name]
-		if !ok {
-			unknown = append(unknown, name)
-			continue
-		}
-		if lv.State == linkstate.Up {
-			p.Links[i].Ready = true
-		}
-	}
-	for _, name := range v.Active {
-		i, ok := index[name]
-		if !ok {
-			if !slices.Contains(unknown, name) {
-				unknown = append(unknown, name)
-			}
-			continue
-		}
-		p.Links[i].Ready, p.Links[i].Active = true, true
-	}
-	if len(unknown) > 0 {
-		slices.Sort(unknown)
-		names := make([]string, len(cfg.Links))
-		for i := range cfg.Links {
-			names[i] = cfg.Links[i].Name
-		}
-		return Plan{}, fmt.Errorf("%w: %s (configured links: %s)", ErrUnknownLink, strings.Join(quoteAll(unknown), ", "), strings.Join(names, ", "))
+		p.Links[i] = LinkPlan{Name: l.Name, Interface: l.Interface, Mark: cfg.NFT.Mark(i), Table: cfg.NFT.RouteTable(i),
+			Ready: ready[i], Active: active[i]}
 	}
 
 	p.Table = renderTable(cfg, p)
@@ -139,14 +118,6 @@ func planHash(p Plan) string {
 	}
 	put(p.DefaultRoute.String())
 	return hex.EncodeToString(h.Sum(nil))
-}
-
-func quoteAll(ss []string) []string {
-	out := make([]string, len(ss))
-	for i, s := range ss {
-		out[i] = strconv.Quote(s)
-	}
-	return out
 }
 
 // nftMark is a mark as nft lists it: 0x00000100.

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -18,8 +17,8 @@ import (
 // Sentinel errors of Render; test with errors.Is.
 var (
 	// ErrUnknownLink: the verdict names a link the configuration lacks
-	// (a verdict from another config version, or a corrupt record).
-	ErrUnknownLink = errors.New("verdict names a link the configuration lacks")
+	// (linkstate.ErrUnknownLink).
+	ErrUnknownLink = linkstate.ErrUnknownLink
 	// ErrUnrenderable: the configuration cannot be written as valid pf rules
 	// (address families that do not match, names too long for pf, a value
 	// that could smuggle pf syntax, an unknown pf.syntax).
@@ -204,50 +203,18 @@ func renderAddrProblem(a netip.Addr, lan4 bool) string {
 }
 
 func renderMark(cfg *config.Config, links []rlink, v linkstate.Verdict) error {
-	index := make(map[string]int, len(links))
+	names := make([]string, len(links))
 	for i := range links {
-		index[links[i].cfg.Name] = i
+		names[i] = links[i].cfg.Name
 	}
-	var unknown []string
-	for name, lv := range v.Links {
-		i, ok := index[name]
-		if !ok {
-			unknown = append(unknown, name)
-			continue
-		}
-		if lv.State == linkstate.Up {
-			links[i].ready = true
-		}
+	ready, active, err := v.Use(names)
+	if err != nil {
+		return err
 	}
-	for _, name := range v.Active {
-		i, ok := index[name]
-		if !ok {
-			if !slices.Contains(unknown, name) {
-				unknown = append(unknown, name)
-			}
-			continue
-		}
-		links[i].ready = true
-		links[i].active = true
+	for i := range links {
+		links[i].ready, links[i].active = ready[i], active[i]
 	}
-	if len(unknown) == 0 {
-		return nil
-	}
-	slices.Sort(unknown)
-	names := make([]string, len(cfg.Links))
-	for i := range cfg.Links {
-		names[i] = cfg.Links[i].Name
-	}
-	return fmt.Errorf("%w: %s (configured links: %s)", ErrUnknownLink,
-		strings.Join(renderQuote(unknown), ", "), strings.Join(names, ", "))
-}
-
-func renderQuote(ss []string) []string {
-	out := make([]string, len(ss))
-	for i, s := range ss {
-		out[i] = strconv.Quote(s)
-	}
-	return out
+	return nil
 }
 
 // rlan holds the LAN pieces of the balancing and nat rules.
