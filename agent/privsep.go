@@ -133,14 +133,14 @@ func WitnessPromises() string { return strings.Join(witnessPromises, " ") }
 // Promises returns the pledge(2) promise string Restrict uses when
 // Paths.Pledge is set.
 //
-// pledge(2) cannot express what the ICMP prober needs: it forbids the raw
-// socket option IP_RECVTTL (set by pro-bing on every new pinger) and
-// IP_RECVIF (set on every send when a pinger is bound to an interface), and
-// a forbidden call kills the process with an uncatchable SIGABRT. So the
-// pledge is only safe when every probe socket is opened and configured
-// before Restrict and none is ever re-opened (no pinger restart after a send
-// error, no new target on SIGHUP). Until the prober guarantees that,
-// gwstated runs with unveil(2) only.
+// pledge(2) allows only a short list of socket options under "inet", and a
+// forbidden call kills the process with an uncatchable SIGABRT. The ICMP
+// prober (its own transport since issue 17; pro-bing set IP_RECVTTL and
+// IP_RECVIF, which pledge forbids) sets ICMP6_FILTER on its IPv6 sockets
+// and opens its sockets again after repeated send failures and when a
+// SIGHUP restarts the probes. Whether "inet" allows that option has not been checked
+// against kern_pledge.c, and a reopen after the pledge would set it again.
+// Until both are settled, a firewall node runs with unveil(2) only.
 func Promises() string {
 	names := make([]string, len(promises))
 	for i, p := range promises {
