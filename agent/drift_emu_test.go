@@ -2,7 +2,6 @@ package agent
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -57,25 +56,11 @@ func driftOnEmu(t *testing.T, syntax string) {
 	yaml := fmt.Sprintf(emuConfig, freePort(t), freePort(t), filepath.Join(dir, "pf"), syntax)
 	node := &fakeNode{verdicts: make(chan cluster.VerdictRecord)}
 	recs := make(chan cluster.AppliedRecord, 10)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Options{
-			StateDir:   filepath.Join(dir, "state"),
-			Log:        slog.New(slog.NewTextHandler(testWriter{t}, nil)),
-			LoadConfig: func() (*config.Config, error) { return config.Parse([]byte(yaml), "fw1") },
-			NewProber:  func(*config.Config, *slog.Logger) (Prober, error) { return newScripted(), nil },
-			NewNode:    func(*config.Config, *slog.Logger) (Node, error) { return node, nil },
-			Runner:     emu,
-			Applied:    func(r cluster.AppliedRecord) { recs <- r },
-		})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	runAgent(t, dir, yaml, node, Options{
+		Log:     slog.New(slog.NewTextHandler(testWriter{t}, nil)),
+		Runner:  emu,
+		Applied: func(r cluster.AppliedRecord) { recs <- r },
+	})
 	node.verdicts <- cluster.VerdictRecord{Verdict: linkstate.Verdict{Seq: 1,
 		Links:  map[string]linkstate.LinkVerdict{"isp1": {State: linkstate.Up}, "isp2": {State: linkstate.Up}},
 		Active: []string{"isp1", "isp2"}}}
@@ -151,24 +136,10 @@ func TestDemotionRefusedAndRetried(t *testing.T) {
 	yaml := fmt.Sprintf(emuConfig, freePort(t), freePort(t), filepath.Join(dir, "pf"), "openbsd") + "carp: {group: carp, demote: 100}\n"
 	node := &fakeNode{verdicts: make(chan cluster.VerdictRecord)}
 	var logs syncBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Options{
-			StateDir:   filepath.Join(dir, "state"),
-			Log:        slog.New(slog.NewJSONHandler(&logs, nil)),
-			LoadConfig: func() (*config.Config, error) { return config.Parse([]byte(yaml), "fw1") },
-			NewProber:  func(*config.Config, *slog.Logger) (Prober, error) { return newScripted(), nil },
-			NewNode:    func(*config.Config, *slog.Logger) (Node, error) { return node, nil },
-			Runner:     emu,
-		})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	runAgent(t, dir, yaml, node, Options{
+		Log:    slog.New(slog.NewJSONHandler(&logs, nil)),
+		Runner: emu,
+	})
 	node.verdicts <- cluster.VerdictRecord{Verdict: linkstate.Verdict{Seq: 1,
 		Links:    map[string]linkstate.LinkVerdict{"isp1": {State: linkstate.Up}, "isp2": {State: linkstate.Up}},
 		Active:   []string{"isp1", "isp2"},

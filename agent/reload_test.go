@@ -195,25 +195,11 @@ func TestApplyRetried(t *testing.T) {
 	yaml := fmt.Sprintf(soloConfig, freePort(t), freePort(t), anchors, "443")
 	node := &fakeNode{verdicts: make(chan cluster.VerdictRecord)}
 	recs := make(chan cluster.AppliedRecord, 100)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Options{
-			StateDir:   filepath.Join(dir, "state"),
-			Log:        slog.New(slog.NewTextHandler(testWriter{t}, nil)),
-			LoadConfig: func() (*config.Config, error) { return config.Parse([]byte(yaml), "fw1") },
-			NewProber:  func(*config.Config, *slog.Logger) (Prober, error) { return newScripted(), nil },
-			NewNode:    func(*config.Config, *slog.Logger) (Node, error) { return node, nil },
-			Backoff:    pfapplyBackoff(20*time.Millisecond, 80*time.Millisecond),
-			Applied:    func(r cluster.AppliedRecord) { recs <- r },
-		})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	runAgent(t, dir, yaml, node, Options{
+		Log:     slog.New(slog.NewTextHandler(testWriter{t}, nil)),
+		Backoff: pfapplyBackoff(20*time.Millisecond, 80*time.Millisecond),
+		Applied: func(r cluster.AppliedRecord) { recs <- r },
+	})
 	node.verdicts <- cluster.VerdictRecord{Verdict: linkstate.Verdict{Seq: 3,
 		Links:  map[string]linkstate.LinkVerdict{"isp1": {State: linkstate.Up}, "isp2": {State: linkstate.Up}},
 		Active: []string{"isp1", "isp2"}}}

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"context"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"gwstated/cluster"
-	"gwstated/config"
 	"gwstated/internal/testkit"
 	"gwstated/linkstate"
 	"gwstated/nftapply"
@@ -57,26 +55,12 @@ func TestAgentVRRP(t *testing.T) {
 	}
 	node := &roleNode{fakeNode: fakeNode{verdicts: make(chan cluster.VerdictRecord)}}
 	applied := make(chan cluster.AppliedRecord, 16)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Options{
-			StateDir:   filepath.Join(dir, "state"),
-			Log:        slog.New(slog.NewTextHandler(testWriter{t}, nil)),
-			LoadConfig: func() (*config.Config, error) { return config.Parse([]byte(yaml), "fw1") },
-			NewProber:  func(*config.Config, *slog.Logger) (Prober, error) { return newScripted(), nil },
-			NewNode:    func(*config.Config, *slog.Logger) (Node, error) { return node, nil },
-			NFTRunner:  nftapply.ExecRunner{Netns: ns},
-			LocalAddrs: local,
-			Applied:    func(rec cluster.AppliedRecord) { applied <- rec },
-		})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	runAgent(t, dir, yaml, node, Options{
+		Log:        slog.New(slog.NewTextHandler(testWriter{t}, nil)),
+		NFTRunner:  nftapply.ExecRunner{Netns: ns},
+		LocalAddrs: local,
+		Applied:    func(rec cluster.AppliedRecord) { applied <- rec },
+	})
 	send := func(seq uint64, impaired bool) {
 		t.Helper()
 		v := linkstate.Verdict{Seq: seq, Active: []string{"isp1", "isp2"}, Links: map[string]linkstate.LinkVerdict{
