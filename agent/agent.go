@@ -68,6 +68,8 @@ type Options struct {
 	// --lab-pf-tools flag.
 	Tools   Tools
 	Backoff backoff.Backoff
+	// WriteFile writes the state file (nil: atomicfile.WriteFile).
+	WriteFile WriteFileFunc
 	// Applied is called after every apply attempt with its record (tests).
 	Applied func(cluster.AppliedRecord)
 }
@@ -115,6 +117,11 @@ type agent struct {
 	demoteDue     time.Time
 
 	verdictProblem string // last problem logged about a verdict's links (verdictcheck.go)
+
+	// The local state file (state.go): the last error writing it ("" when
+	// the last write succeeded), and the content still to be written.
+	stateErr string
+	stateDue *stateFile
 }
 
 // Run runs the agent until ctx ends: on start it applies the last verdict

@@ -34,6 +34,7 @@ func (a *agent) apply(ctx context.Context, node Node) {
 	} else {
 		a.attempt = 0
 		if len(res.Changed) > 0 || res.Route {
+			a.m.ruleChanges.Inc()
 			log.Info("verdict applied", "active", v.Active, "changed", res.Changed, "route", res.DefaultRoute,
 				"killed", res.Killed, "hash", cluster.ShortHash(res.Hash), "took", time.Since(start))
 		}
@@ -44,11 +45,10 @@ func (a *agent) apply(ctx context.Context, node Node) {
 		}
 		a.m.verdictApplied(a.applied, v, res.Hash)
 		a.applied = v
-		if err := writeState(a.o.StateDir, stateFile{Verdict: a.cur, Hash: res.Hash, Time: rec.Time}); err != nil {
-			log.Warn("cannot save the local state file; a restart without etcd would start without it", "err", err)
-		}
+		a.saveState(stateFile{Verdict: a.cur, Hash: res.Hash, Time: rec.Time})
 		a.demote(ctx, v, time.Now())
 	}
+	rec.StateError = a.stateErr
 	a.lastRec = &rec
 	if a.o.Applied != nil {
 		a.o.Applied(rec)
@@ -120,6 +120,7 @@ func (a *agent) demote(ctx context.Context, v linkstate.Verdict, now time.Time) 
 	}
 	if changed {
 		if len(impaired) > 0 {
+			a.m.lastDemotion.Set(float64(time.Now().UnixNano()) / 1e9)
 			a.log.Warn("this node is impaired: demoting it so the peer becomes master",
 				"links", impaired, "protocol", proto, "by", by, "in", where)
 		} else {

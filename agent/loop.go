@@ -36,7 +36,9 @@ func (a *agent) start(ctx context.Context, cfg *config.Config) (*generation, err
 	if !cfg.IsWitness() {
 		newProber := a.o.NewProber
 		if newProber == nil {
-			newProber = func(cfg *config.Config, log *slog.Logger) (Prober, error) { return probe.New(cfg, log) }
+			newProber = func(cfg *config.Config, log *slog.Logger) (Prober, error) {
+				return probe.New(cfg, log, probe.WithTargetChanges(a.m.targetChange))
+			}
 		}
 		if prober, err = newProber(cfg, a.log); err != nil {
 			return g, err
@@ -142,6 +144,7 @@ func (a *agent) loop(ctx context.Context) error {
 			a.m.status(st)
 			a.readCARP(ctx, g.node)
 			a.retryDemote(ctx)
+			a.retryState(ctx, g.node)
 		case <-a.o.Reload:
 			if a.reload(ctx) {
 				drift.Stop()

@@ -11,6 +11,7 @@ import (
 	"gwstated/cluster"
 	"gwstated/config"
 	"gwstated/linkstate"
+	"gwstated/probe"
 )
 
 // MetricInfo describes one metric family the agent exports.
@@ -69,6 +70,7 @@ func gatherSample(witness bool) []*dto.MetricFamily {
 	m.verdictApplied(linkstate.Verdict{Links: map[string]linkstate.LinkVerdict{"isp1": {State: linkstate.Down}}}, v, "hash")
 	m.status(cluster.Status{Mode: cluster.ModeEtcd})
 	m.reloads.WithLabelValues("ok")
+	m.targetChange(probe.TargetChange{Link: "isp1", Target: netip.MustParseAddr("192.0.2.1"), State: linkstate.Down})
 	mfs, err := reg.Gather()
 	if err != nil {
 		panic("agent metrics: " + err.Error()) // a programming error: the tests catch it

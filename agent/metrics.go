@@ -8,6 +8,7 @@ import (
 	"gwstated/cluster"
 	"gwstated/config"
 	"gwstated/linkstate"
+	"gwstated/probe"
 )
 
 // metrics are the agent's Prometheus series (metrics.listen). Every series
@@ -35,6 +36,12 @@ type metrics struct {
 	ruleset     *prometheus.GaugeVec // 1 for the seq and hash in force on this node
 	suppressed  *prometheus.GaugeVec // link held down by flap damping
 	nodes       prometheus.Gauge     // nodes in the config (nodes:)
+
+	ruleChanges    prometheus.Counter     // applies that changed an anchor or the route
+	targetChanges  *prometheus.CounterVec // probe target state changes, per link, target and new state
+	observedChange *prometheus.GaugeVec   // when this node's probe view of a link last changed
+	lastDemotion   prometheus.Gauge       // when this node last demoted itself
+	stateFailing   prometheus.Gauge       // the last state file write failed
 }
 
 func stateValue(s linkstate.State) float64 {
@@ -91,11 +98,22 @@ func newMetrics(reg prometheus.Registerer, cfg *config.Config) *metrics {
 			Help: "1 while flap damping holds the link down in the verdict in force."}, []string{"link"}),
 		nodes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "gwstated_cluster_nodes",
 			Help: "Nodes in the config (nodes:, witnesses included): the gossip members expected alive."}),
+		ruleChanges: prometheus.NewCounter(prometheus.CounterOpts{Name: "gwstated_ruleset_changes_total",
+			Help: "Applies that changed the rules in force (an anchor or the default route)."}),
+		targetChanges: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gwstated_probe_target_transitions_total",
+			Help: "Probe target state changes, per link, target and new state."}, []string{"link", "target", "to"}),
+		observedChange: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "gwstated_link_observed_change_timestamp_seconds",
+			Help: "Unix time at which this node's probe view of the link last changed (0 before the first change)."}, []string{"link"}),
+		lastDemotion: prometheus.NewGauge(prometheus.GaugeOpts{Name: "gwstated_last_demotion_timestamp_seconds",
+			Help: "Unix time at which this node last demoted itself (CARP or VRRP) because it was impaired; 0: never."}),
+		stateFailing: prometheus.NewGauge(prometheus.GaugeOpts{Name: "gwstated_state_save_failing",
+			Help: "1 while the last write of the local state file failed (state directory full or read-only); the rules are applied regardless."}),
 	}
 	reg.MustRegister(m.leader, m.mode, m.members, m.nodes, m.reloads)
 	if !cfg.IsWitness() {
 		reg.MustRegister(m.observed, m.verdict, m.active, m.loss, m.rtt, m.transitions, m.applyDur,
-			m.applyErrors, m.applyOps, m.appliedSeq, m.ruleset, m.drift, m.demoted, m.suppressed)
+			m.applyErrors, m.applyOps, m.appliedSeq, m.ruleset, m.drift, m.demoted, m.suppressed,
+			m.ruleChanges, m.targetChanges, m.observedChange, m.lastDemotion, m.stateFailing)
 	}
 	m.config(cfg)
 	return m
@@ -108,6 +126,11 @@ func (m *metrics) config(cfg *config.Config) {
 
 func (m *metrics) observation(o linkstate.Observation) {
 	m.observed.WithLabelValues(o.Link).Set(stateValue(o.State))
+	since := 0.0
+	if !o.Since.IsZero() {
+		since = float64(o.Since.UnixNano()) / 1e9
+	}
+	m.observedChange.WithLabelValues(o.Link).Set(since)
 	for _, t := range o.Targets {
 		m.loss.WithLabelValues(o.Link, t.Addr.String()).Set(t.Loss / 100)
 		m.rtt.WithLabelValues(o.Link, t.Addr.String()).Set(t.RTT.Seconds())
@@ -136,6 +159,20 @@ func (m *metrics) verdictApplied(prev, v linkstate.Verdict, hash string) {
 	m.appliedSeq.Set(float64(v.Seq))
 	m.ruleset.Reset()
 	m.ruleset.WithLabelValues(strconv.FormatUint(v.Seq, 10), hash).Set(1)
+}
+
+// targetChange counts a probe target's change of state (probe.WithTargetChanges).
+func (m *metrics) targetChange(c probe.TargetChange) {
+	m.targetChanges.WithLabelValues(c.Link, c.Target.String(), c.State.String()).Inc()
+}
+
+// stateSave records the outcome of the last state file write.
+func (m *metrics) stateSave(err error) {
+	v := 0.0
+	if err != nil {
+		v = 1
+	}
+	m.stateFailing.Set(v)
 }
 
 func (m *metrics) status(st cluster.Status) {

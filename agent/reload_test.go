@@ -15,6 +15,7 @@ import (
 
 	"gwstated/cluster"
 	"gwstated/config"
+	"gwstated/internal/atomicfile"
 	"gwstated/internal/testkit"
 	"gwstated/linkstate"
 )
@@ -74,7 +75,7 @@ func startSolo(t *testing.T, state *stateFile) *singleAgent {
 		if err := os.MkdirAll(stateDir, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		if err := writeState(stateDir, *state); err != nil {
+		if err := writeState(atomicfile.WriteFile, stateDir, *state); err != nil {
 			t.Fatal(err)
 		}
 	}

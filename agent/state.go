@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,15 +40,71 @@ func readState(dir string) (stateFile, bool, error) {
 	return s, true, nil
 }
 
-// writeState replaces the state file atomically (atomicfile.WriteFile:
+// WriteFileFunc replaces a file's content as a whole; the state file is
+// written through it (Options.WriteFile; default atomicfile.WriteFile:
 // write, fsync, rename, fsync of the directory).
-func writeState(dir string, s stateFile) error {
+type WriteFileFunc func(name string, data []byte, perm fs.FileMode) error
+
+// writeState replaces the state file through write.
+func writeState(write WriteFileFunc, dir string, s stateFile) error {
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.WriteFile(filepath.Join(dir, stateName), append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("state file: %w", err)
+	path := filepath.Join(dir, stateName)
+	if err := write(path, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("state file %s: %w", path, err)
 	}
 	return nil
+}
+
+// saveState writes the state file for the verdict in force. A failure (the
+// state directory full or read-only) does not stop the agent: the rules
+// are in force, only a restart without etcd would start without them. It
+// is logged once per distinct error, reported in applied/<node>
+// (state_error, shown by gwctl status) and in gwstated_state_save_failing,
+// and the write is retried on the loop's slow tick until it succeeds; the
+// error clears then. It reports whether the error changed.
+func (a *agent) saveState(s stateFile) (changed bool) {
+	write := a.o.WriteFile
+	if write == nil {
+		write = atomicfile.WriteFile
+	}
+	msg := ""
+	err := writeState(write, a.o.StateDir, s)
+	if err != nil {
+		msg = err.Error()
+		a.stateDue = &s
+	} else {
+		a.stateDue = nil
+	}
+	if msg == a.stateErr {
+		return false
+	}
+	switch {
+	case err != nil:
+		a.log.Error("cannot save the local state file; the rules are applied, but a restart without etcd would start without them; retrying",
+			"err", err, "seq", s.Verdict.Seq)
+	default:
+		a.log.Info("local state file saved again", "seq", s.Verdict.Seq)
+	}
+	a.stateErr = msg
+	a.m.stateSave(err)
+	return true
+}
+
+// retryState writes a state file whose write failed again, and reports
+// the outcome in applied/<node> when it changed.
+func (a *agent) retryState(ctx context.Context, node Node) {
+	if a.stateDue == nil || !a.saveState(*a.stateDue) || a.lastRec == nil {
+		return
+	}
+	a.lastRec.StateError = a.stateErr
+	rec := *a.lastRec
+	if a.o.Applied != nil {
+		a.o.Applied(rec)
+	}
+	if node != nil {
+		a.report(ctx, node, rec)
+	}
 }

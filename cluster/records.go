@@ -89,6 +89,10 @@ type AppliedRecord struct {
 	Time    time.Time `json:"time"`
 	Error   string    `json:"error,omitempty"` // last apply error; empty when the apply succeeded
 	Backend string    `json:"backend"`
+	// StateError is why the node cannot save its local state file (the
+	// state directory full or read-only); the rules are applied all the
+	// same. Empty when the last write succeeded.
+	StateError string `json:"state_error,omitempty"`
 }
 
 // Member is one gossip member as a node sees it.

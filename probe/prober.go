@@ -33,6 +33,15 @@ type options struct {
 	netns     string
 	heartbeat time.Duration
 	retry     time.Duration
+	onTarget  func(TargetChange)
+}
+
+// TargetChange is one probe target's change of state, as the prober logs it
+// ("probe target changed"): the agent counts them in a metric.
+type TargetChange struct {
+	Link   string
+	Target netip.Addr
+	State  linkstate.State
 }
 
 // Option configures New.
@@ -54,12 +63,18 @@ func WithHeartbeat(d time.Duration) Option { return func(o *options) { o.heartbe
 // tried again (default 1s, doubling up to 30s).
 func WithRetry(d time.Duration) Option { return func(o *options) { o.retry = d } }
 
+// WithTargetChanges has f called for every change of a probe target's
+// state. It is called with the prober's state locked, like emit: it must
+// return quickly and must not call the prober.
+func WithTargetChanges(f func(TargetChange)) Option { return func(o *options) { o.onTarget = f } }
+
 // Prober probes every link of the configuration.
 type Prober struct {
 	log       *slog.Logger
 	tr        Transport
 	heartbeat time.Duration
 	retry     time.Duration
+	onTarget  func(TargetChange) // nil: not reported
 	grid      time.Duration // the scheduler wakes on multiples of grid
 	sendGrid  time.Duration // and sends on multiples of sendGrid
 	links     []*runner
@@ -158,7 +173,7 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Prober, error) 
 	if o.transport == nil {
 		o.transport = &ICMP{Netns: o.netns, Log: log}
 	}
-	p := &Prober{log: log, tr: o.transport, heartbeat: o.heartbeat, retry: o.retry,
+	p := &Prober{log: log, tr: o.transport, heartbeat: o.heartbeat, retry: o.retry, onTarget: o.onTarget,
 		snap: map[string]linkstate.Observation{}, wake: make(chan struct{}, 1), idBase: uint16(rand.Uint32())}
 	sources := map[sourceKey]*source{}
 	minInterval := time.Duration(0)
@@ -536,6 +551,9 @@ func (p *Prober) logTarget(t *target) {
 	s, _, why := tg.State()
 	p.log.Info("probe target changed", "link", t.r.link.Name, "target", t.r.link.Addrs[t.j], "state", s,
 		"reason", string(why), "loss", tg.Loss(), "rto", t.trk.rto(), "srtt", t.trk.srtt)
+	if p.onTarget != nil {
+		p.onTarget(TargetChange{Link: t.r.link.Name, Target: t.r.link.Addrs[t.j], State: s})
+	}
 }
 
 // publish emits o with the next sequence number; p.mu is held.

@@ -359,3 +359,29 @@ func TestSendFailuresReopen(t *testing.T) {
 		}
 	})
 }
+
+// WithTargetChanges reports every change of a target's state, as it is
+// logged: the flaky socket takes the target down at once, and it comes up
+// after the retry.
+func TestTargetChangesReported(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := &config.Config{Links: []config.Link{link("isp1", "default", "198.18.1.1")}}
+		var got []TargetChange // appended with the prober's state locked
+		var mu sync.Mutex
+		p, err := New(cfg, discard, WithTransport(&flaky{fakeNet: newFakeNet()}), WithRetry(2*time.Second),
+			WithTargetChanges(func(c TargetChange) { mu.Lock(); got = append(got, c); mu.Unlock() }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := runFor(t, p, &recorder{t: t}, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		tg := netip.MustParseAddr("198.18.1.1")
+		want := []TargetChange{{"isp1", tg, linkstate.Down}, {"isp1", tg, linkstate.Up}}
+		if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+			t.Errorf("target changes %+v, want %+v", got, want)
+		}
+	})
+}

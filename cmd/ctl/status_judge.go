@@ -221,6 +221,9 @@ func (j *judgement) node(n string) {
 	case ns.Applied != nil && v != nil && ns.Applied.Seq < v.Seq && ns.alive():
 		j.warn("node %s is behind: it applied verdict seq %d, the verdict is at seq %d", n, ns.Applied.Seq, v.Seq)
 	}
+	if ns.Applied != nil && ns.Applied.StateError != "" {
+		j.warn("node %s cannot save its local state file (rules applied; a restart without etcd would start without them): %s", n, ns.Applied.StateError)
+	}
 }
 
 // rulesetHashes: nodes at the same verdict seq must hold the same rules.
