@@ -3,10 +3,8 @@ package lab
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -175,25 +173,5 @@ func nodeApplied(ctx context.Context, c *Cluster, node string) (*cluster.Applied
 
 // applyOps is node's gwstated_apply_operations_total.
 func applyOps(ctx context.Context, c *Cluster, node string) (float64, error) {
-	return metricSum(ctx, c, node, "gwstated_apply_operations_total")
-}
-
-// metricSum adds up every series of the metric name on node's /metrics
-// (whatever its labels).
-func metricSum(ctx context.Context, c *Cluster, node, name string) (float64, error) {
-	m, err := c.Metrics(ctx, node)
-	if err != nil {
-		return 0, err
-	}
-	var sum float64
-	found := false
-	for k, v := range m {
-		if k == name || strings.HasPrefix(k, name+"{") {
-			sum, found = sum+v, true
-		}
-	}
-	if !found {
-		return 0, fmt.Errorf("lab: %s exports no %s", node, name)
-	}
-	return sum, nil
+	return c.MetricSum(ctx, node, "gwstated_apply_operations_total")
 }

@@ -67,10 +67,15 @@
 // waits for it. What the harness reads is machine-readable: each node's
 // anchors/applied.json ({seq, hash, applied_at}), its /metrics (Metrics,
 // WaitMetric: etcd mode, each link's observed state), `gwctl history
-// --json` and `gwctl render --json`. Agent logs (JSON lines) are for
-// people; Logs remains for the few measurements that need an event's own
-// time (lab/bench's probe-to-apply overhead) or count events no metric
-// counts (rule changes under flapping, probe targets going down).
+// --json` and `gwctl render --json`. Agent logs (JSON lines, AgentLog) are
+// for people, shown when a test fails; nothing here parses them. Events the
+// harness counts or times are metrics: rule changes
+// (gwstated_ruleset_changes_total), probe targets going down
+// (gwstated_probe_target_transitions_total), when a firewall's probe view
+// of a link changed (gwstated_link_observed_change_timestamp_seconds, the
+// probe-to-apply overhead of lab/bench) and when it last demoted itself
+// (gwstated_last_demotion_timestamp_seconds); MetricSum and UnixSeconds
+// read them.
 //
 // # dataplane: pf on an emulated OpenBSD
 //

@@ -470,15 +470,13 @@ func linuxOneFirewall(t *testing.T, c *Cluster) {
 func demotedDuring(t *testing.T, c *Cluster, from, to time.Time) string {
 	t.Helper()
 	for _, fw := range []string{FW1, FW2} {
-		recs, err := c.Logs(fw)
+		v, err := c.MetricSum(t.Context(), fw, "gwstated_last_demotion_timestamp_seconds")
 		if err != nil {
 			t.Log(err)
 			continue
 		}
-		for _, r := range recs {
-			if r.Msg == "this node is impaired: demoting it so the peer becomes master" && r.Time.After(from) && r.Time.Before(to) {
-				return fmt.Sprintf(" (%s demoted itself %v after the cut: the LAN gateway moved during a whole-link failure)", fw, r.Time.Sub(from).Round(time.Millisecond))
-			}
+		if at := UnixSeconds(v); at.After(from) && at.Before(to) {
+			return fmt.Sprintf(" (%s demoted itself %v after the cut: the LAN gateway moved during a whole-link failure)", fw, at.Sub(from).Round(time.Millisecond))
 		}
 	}
 	return ""

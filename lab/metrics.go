@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"regexp"
@@ -78,4 +79,45 @@ func withoutTargetLabels(series string) string {
 	s := targetLabel.ReplaceAllString(series, "")
 	s = strings.Replace(s, ",}", "}", 1)
 	return strings.TrimSuffix(s, "{}")
+}
+
+// MetricSum is the sum of node's series of metric name whose labels
+// include every one of match (`to="down"`, `link="isp1"`); 0 when there is
+// none (a labelled counter has no series before its first event).
+func (c *Cluster) MetricSum(ctx context.Context, node, name string, match ...string) (float64, error) {
+	m, err := c.Metrics(ctx, node)
+	if err != nil {
+		return 0, err
+	}
+	return sumSeries(m, name, match...), nil
+}
+
+// sumSeries adds the values of the series of name in m whose labels
+// include every one of match.
+func sumSeries(m map[string]float64, name string, match ...string) float64 {
+	sum := 0.0
+	for series, v := range m {
+		n, labels, _ := strings.Cut(series, "{")
+		if n != name {
+			continue
+		}
+		labels = "," + strings.TrimSuffix(labels, "}") + ","
+		ok := true
+		for _, l := range match {
+			ok = ok && strings.Contains(labels, ","+l+",")
+		}
+		if ok {
+			sum += v
+		}
+	}
+	return sum
+}
+
+// UnixSeconds turns a *_timestamp_seconds gauge into a time (zero for 0).
+func UnixSeconds(v float64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	sec := math.Floor(v)
+	return time.Unix(int64(sec), int64((v-sec)*1e9))
 }

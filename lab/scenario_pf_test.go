@@ -142,7 +142,7 @@ func TestScenarioPFDrift(t *testing.T) {
 		{"quick added by hand", c.Config.PF.NATAnchor(c.Config.Links[0].Name), "match out", "match out quick"},
 	} {
 		var orig string
-		repairs, err := metricSum(ctx, c, FW1, "gwstated_drift_repairs_total")
+		repairs, err := c.MetricSum(ctx, FW1, "gwstated_drift_repairs_total")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -161,7 +161,7 @@ func TestScenarioPFDrift(t *testing.T) {
 			t.Fatal(err)
 		}
 		err = Wait(ctx, 10*time.Second, "fw1 counts the drift repair", func() (bool, error) {
-			n, err := metricSum(ctx, c, FW1, "gwstated_drift_repairs_total")
+			n, err := c.MetricSum(ctx, FW1, "gwstated_drift_repairs_total")
 			return n > repairs, err
 		})
 		if err != nil {

@@ -103,20 +103,15 @@ func transitionsSince(t *testing.T, c *Cluster, seq uint64) []HistoryEntry {
 	return out
 }
 
-// applies counts node's "verdict applied" records (rule changes) after since.
-func applies(t *testing.T, c *Cluster, node string, since time.Time) int {
+// mustMetricSum reads node's sum of metric name over the series matching
+// match (lab.MetricSum), failing the test when /metrics cannot be read.
+func mustMetricSum(t *testing.T, c *Cluster, node, name string, match ...string) float64 {
 	t.Helper()
-	recs, err := c.Logs(node)
+	v, err := c.MetricSum(t.Context(), node, name, match...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	for _, r := range recs {
-		if r.Msg == "verdict applied" && r.Time.After(since) {
-			n++
-		}
-	}
-	return n
+	return v
 }
 
 func hashOf(t *testing.T, c *Cluster, up []string) string {
@@ -153,7 +148,11 @@ func TestScenarioRandomLoss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
+	targetDowns := func() float64 {
+		return mustMetricSum(t, c, FW1, "gwstated_probe_target_transitions_total", `to="down"`) +
+			mustMetricSum(t, c, FW2, "gwstated_probe_target_transitions_total", `to="down"`)
+	}
+	downs0 := targetDowns()
 	for _, s := range allUp(c) {
 		if err := c.Lab.Loss(ctx, s, 10); err != nil {
 			t.Fatal(err)
@@ -175,16 +174,7 @@ func TestScenarioRandomLoss(t *testing.T) {
 	for _, e := range transitionsSince(t, c, seq) {
 		t.Errorf("transition under 10%% loss: %s", e.Sentence)
 	}
-	downs := 0
-	for _, fw := range []string{FW1, FW2} {
-		recs, _ := c.Logs(fw)
-		for _, r := range recs {
-			if r.Msg == "probe target changed" && r.State == "down" && r.Time.After(start) {
-				downs++
-			}
-		}
-	}
-	t.Logf("%s of 10%% loss on both links: no transition; %d probe targets went down", d, downs)
+	t.Logf("%s of 10%% loss on both links: no transition; %v probe targets went down", d, targetDowns()-downs0)
 }
 
 func must[T any](v T, _ error) T { return v }
@@ -464,6 +454,10 @@ func TestScenarioFlapping(t *testing.T) {
 	up := allUp(c)
 	d := window(40*time.Second, 60*time.Second)
 	dmp := c.Config.Damping
+	changes0 := map[string]float64{}
+	for _, fw := range []string{FW1, FW2} {
+		changes0[fw] = mustMetricSum(t, c, fw, "gwstated_ruleset_changes_total")
+	}
 	start := time.Now()
 	tk := time.NewTicker(2 * time.Second)
 	defer tk.Stop()
@@ -506,7 +500,7 @@ func TestScenarioFlapping(t *testing.T) {
 	ups := int(dmp.Suppress/minAdd) + 1
 	bound := 2*ups + 1
 	for _, fw := range []string{FW1, FW2} {
-		n := applies(t, c, fw, start)
+		n := int(mustMetricSum(t, c, fw, "gwstated_ruleset_changes_total") - changes0[fw])
 		t.Logf("%s: %d flaps in %s: %d rule changes (bound %d from damping %+v; undamped: %d)", fw, flaps, d.Round(time.Second), n, bound, dmp, 2*flaps)
 		if n > bound {
 			t.Errorf("%s: %d rule changes; damping allows at most %d", fw, n, bound)

@@ -8,9 +8,11 @@
 //	failover   cut → both firewalls' applied.json carry the rules without isp1
 //	skew       |fw1's apply − fw2's apply| for the same verdict
 //	recovery   restore → both firewalls carry the rules with isp1 again
-//	overhead   the decisive probe (the later of the two firewalls' "link
-//	           state down" log records: with decide: any the link is down
-//	           only when both see it down) → each firewall's applied.json
+//	overhead   the decisive probe (the later of the two firewalls' last
+//	           change of their probe view to down,
+//	           gwstated_link_observed_change_timestamp_seconds: with
+//	           decide: any the link is down only when both see it down) →
+//	           each firewall's applied.json
 //
 // Apply times are applied_at of the agents' applied.json (the dir
 // backend's clock right after it wrote the anchors; file mtimes are too
@@ -236,7 +238,7 @@ func measureProfile(ctx context.Context, bin lab.Binaries, profile string, o opt
 		last := later(at[lab.FW1], at[lab.FW2])
 		col.failover = append(col.failover, last.Sub(cut))
 		col.skew = append(col.skew, abs(at[lab.FW1].Sub(at[lab.FW2])))
-		decisive, err := decisiveProbe(c, "isp1", "down", cut)
+		decisive, err := decisiveProbe(ctx, c, "isp1", cut)
 		if err != nil {
 			return fmt.Errorf("cut %d: %w", i, err)
 		}
@@ -263,30 +265,26 @@ func measureProfile(ctx context.Context, bin lab.Binaries, profile string, o opt
 }
 
 // decisiveProbe is the time of the observation that decided the link's
-// new state after since: with decide: any, the later of the firewalls'
-// first "link state down" records (the earlier of their "up" records).
-func decisiveProbe(c *lab.Cluster, link, state string, since time.Time) (time.Time, error) {
-	var ts []time.Time
+// new state (down) after since: with decide: any, the later of the
+// firewalls' changes of their probe view to down, read from /metrics
+// (gwstated_link_observed_state and
+// gwstated_link_observed_change_timestamp_seconds).
+func decisiveProbe(ctx context.Context, c *lab.Cluster, link string, since time.Time) (time.Time, error) {
+	var last time.Time
 	for _, fw := range []string{lab.FW1, lab.FW2} {
-		recs, err := c.Logs(fw)
+		m, err := c.Metrics(ctx, fw)
 		if err != nil {
 			return time.Time{}, err
 		}
-		i := slices.IndexFunc(recs, func(r lab.LogRecord) bool {
-			return r.Msg == "link state" && r.Link == link && r.State == state && r.Time.After(since)
-		})
-		if i < 0 {
-			return time.Time{}, fmt.Errorf("%s logged no %q record for %s %s", fw, "link state", link, state)
+		sel := `{link="` + link + `"}`
+		at := lab.UnixSeconds(m["gwstated_link_observed_change_timestamp_seconds"+sel])
+		if st, ok := m["gwstated_link_observed_state"+sel]; !ok || st != 0 || !at.After(since) {
+			return time.Time{}, fmt.Errorf("%s: probe view of %s is %v since %s, want down (0) since after %s", fw, link, st,
+				at.Format(time.StampMicro), since.Format(time.StampMicro))
 		}
-		ts = append(ts, recs[i].Time)
+		last = later(last, at)
 	}
-	if state == "down" {
-		return later(ts[0], ts[1]), nil
-	}
-	if ts[0].Before(ts[1]) {
-		return ts[0], nil
-	}
-	return ts[1], nil
+	return last, nil
 }
 
 func later(a, b time.Time) time.Time {
@@ -459,6 +457,21 @@ func soak(ctx context.Context, bin lab.Binaries, profile string, o options, col,
 	if err != nil {
 		return err
 	}
+	targetDowns := func() (float64, error) {
+		var sum float64
+		for _, fw := range []string{lab.FW1, lab.FW2} {
+			n, err := c.MetricSum(ctx, fw, "gwstated_probe_target_transitions_total", `to="down"`)
+			if err != nil {
+				return 0, err
+			}
+			sum += n
+		}
+		return sum, nil
+	}
+	downs0, err := targetDowns()
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(os.Stderr, "lab-bench: %s: 10%% loss soak for %s\n", profile, o.soak)
 	start := time.Now()
 	for _, isp := range []string{"isp1", "isp2"} {
@@ -491,17 +504,11 @@ func soak(ctx context.Context, bin lab.Binaries, profile string, o options, col,
 		return err
 	}
 	col.soakApplies = int(a1.Seq - a0.Seq)
-	for _, fw := range []string{lab.FW1, lab.FW2} {
-		recs, err := c.Logs(fw)
-		if err != nil {
-			return err
-		}
-		for _, rec := range recs {
-			if rec.Msg == "probe target changed" && rec.State == "down" && rec.Time.After(start) {
-				col.targetDn++
-			}
-		}
+	downs, err := targetDowns()
+	if err != nil {
+		return err
 	}
+	col.targetDn = int(downs - downs0)
 	col.soak, col.soaked = o.soak, true
 	if r != nil {
 		base.soak, base.soaked = o.soak, true
