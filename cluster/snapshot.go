@@ -108,6 +108,11 @@ type AuditQuery struct {
 	Page  int64     // records per request (required, > 0)
 	// RequestTimeout bounds each request (0: only ctx does).
 	RequestTimeout time.Duration
+	// Corrupt, when set, receives the key of every record that does not
+	// decode (the error wraps ErrCorruptRecord) and reading goes on; such
+	// a record counts against no filter or limit. Nil: ReadAudit stops
+	// with that error.
+	Corrupt func(key string, err error)
 }
 
 // ReadAudit calls emit for every audit record that q selects, newest
@@ -153,7 +158,12 @@ func (s *Store) ReadAudit(ctx context.Context, q AuditQuery, emit func(AuditReco
 		for _, kv := range resp.Kvs {
 			var r AuditRecord
 			if err := json.Unmarshal(kv.Value, &r); err != nil {
-				return requests, fmt.Errorf("audit record %s is not valid JSON: %w", kv.Key, err)
+				err = fmt.Errorf("%w: audit record %q does not decode: %w", ErrCorruptRecord, kv.Key, err)
+				if q.Corrupt == nil {
+					return requests, err
+				}
+				q.Corrupt(string(kv.Key), err)
+				continue
 			}
 			if !q.Since.IsZero() && r.Time.Before(q.Since) {
 				if r.WithoutEtcd {

@@ -53,7 +53,15 @@ rtt}]}], by, override {link, action, reason, by, since, until},
 without_etcd) and "sentence", the line the text form prints. Fields may be
 added; none will be renamed or removed.
 
-Exit status: 0 success, 2 etcd unreachable or bad command line.`,
+A record under audit/ that does not decode (not JSON, wrong types) does
+not hide the others: every good record is shown, and each bad one is one
+line on standard error naming its key ("gwctl history: skipped: corrupt
+record in etcd: audit record \"/gwstated/office/audit/...\" does not
+decode: ..."), so that --json output stays a valid array; the exit status
+is then 1. Delete such a key with etcdctl once it has been looked at.
+
+Exit status: 0 success, 1 every record shown but one or more could not be
+decoded (see above), 2 etcd unreachable or bad command line.`,
 		flags: func(fs *flag.FlagSet) func(context.Context, *stdio, []string) int {
 			cf := addConnFlags(fs)
 			link := fs.String("link", "", "show only this `link`'s records")
@@ -86,11 +94,20 @@ Exit status: 0 success, 2 etcd unreachable or bad command line.`,
 				}
 				defer c.Close()
 				p := newHistoryPrinter(std.out, *asJSON, now)
+				bad := 0
+				f.corrupt = func(_ string, err error) {
+					bad++
+					fmt.Fprintf(std.err, "gwctl history: skipped: %v\n", err)
+				}
 				_, err = readAudit(ctx, c, int64(*page), f, p.print)
 				p.close()
 				if err != nil {
 					fmt.Fprintf(std.err, "gwctl: %v\n", err)
 					return exitUsage
+				}
+				if bad > 0 {
+					fmt.Fprintf(std.err, "gwctl history: %d audit record(s) could not be decoded; every other record is shown\n", bad)
+					return exitFail
 				}
 				return exitOK
 			}
@@ -118,13 +135,16 @@ type historyFilter struct {
 	link  string
 	since time.Time // zero: no bound
 	limit int       // 0: no limit
+	// corrupt receives each record that does not decode (nil: reading
+	// stops at the first).
+	corrupt func(key string, err error)
 }
 
 // readAudit calls emit for every audit record that f selects, newest
 // first, page records per request (cluster.Store.ReadAudit: one snapshot
 // across pages). It returns the number of requests made.
 func readAudit(ctx context.Context, c *conn, page int64, f historyFilter, emit func(cluster.AuditRecord)) (int, error) {
-	q := cluster.AuditQuery{Link: f.link, Since: f.since, Limit: f.limit, Page: page, RequestTimeout: c.timeout}
+	q := cluster.AuditQuery{Link: f.link, Since: f.since, Limit: f.limit, Page: page, RequestTimeout: c.timeout, Corrupt: f.corrupt}
 	n, err := c.store().ReadAudit(ctx, q, emit)
 	if err != nil {
 		return n, c.storeErr("read audit log", err)

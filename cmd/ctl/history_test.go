@@ -205,3 +205,70 @@ func TestHistoryUsage(t *testing.T) {
 		}
 	}
 }
+
+// One undecodable record under audit/ (garbage, truncated JSON, a wrong
+// type, a hostile key) does not hide the others: every good record is
+// shown, each bad key is one line on stderr, and the exit status is 1.
+func TestHistoryCorruptRecords(t *testing.T) {
+	f := newFixture(t, "office")
+	seedAudit(f, 6)
+	bad := map[string]string{
+		f.store.Keys.Audit(2):                        "not json at all",
+		f.store.Keys.Audit(4):                        `{"seq": 4, "time": "2026-11-24T03:00:00Z", "link": `,
+		f.store.Keys.Audit(5):                        `{"seq": "five"}`,
+		f.store.Keys.AuditPrefix() + "x\nfw1 fake line": "{",
+	}
+	for k, v := range bad {
+		if _, err := f.cli.Put(f.ctx, k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, asJSON := range []bool{false, true} {
+		args := []string{"history"}
+		if asJSON {
+			args = append(args, "--json")
+		}
+		r := runCtl(f.ctx, fixedClock(t0), f.args(args...)...)
+		if r.code != exitFail {
+			t.Errorf("%v: exit status %d, want %d; stderr:\n%s", args, r.code, exitFail, r.err)
+		}
+		var seqs []uint64
+		if asJSON {
+			var h []historyEntry
+			if err := json.Unmarshal([]byte(r.out), &h); err != nil {
+				t.Fatalf("--json output is not a JSON array with bad records: %v\n%s", err, r.out)
+			}
+			for _, e := range h {
+				seqs = append(seqs, e.Seq)
+			}
+		} else {
+			for _, l := range strings.Split(strings.TrimSpace(r.out), "\n") {
+				if !strings.Contains(l, "(leader fw1)") {
+					t.Errorf("stdout line %q is not a record", l)
+				}
+				seqs = append(seqs, 0)
+			}
+		}
+		if len(seqs) != 3 || (asJSON && (seqs[0] != 6 || seqs[1] != 3 || seqs[2] != 1)) {
+			t.Errorf("%v: records %v shown, want the good ones 6, 3, 1", args, seqs)
+		}
+		lines := strings.Split(strings.TrimSpace(r.err), "\n")
+		if len(lines) != len(bad)+1 {
+			t.Errorf("%v: stderr has %d lines, want one per bad key (%d) and a summary:\n%s", args, len(lines), len(bad), r.err)
+		}
+		for k := range bad {
+			if n := strings.Count(r.err, fmt.Sprintf("%q", k)); n != 1 {
+				t.Errorf("%v: bad key %q named %d times on stderr, want once:\n%s", args, k, n, r.err)
+			}
+		}
+		if !strings.Contains(r.err, "4 audit record(s) could not be decoded") {
+			t.Errorf("%v: no summary line in stderr:\n%s", args, r.err)
+		}
+	}
+	// --limit counts good records only; a bad one does not stop the read.
+	r := runCtl(f.ctx, fixedClock(t0), f.args("history", "--json", "--limit", "2", "--page", "2")...)
+	var h []historyEntry
+	if err := json.Unmarshal([]byte(r.out), &h); err != nil || len(h) != 2 || h[0].Seq != 6 || h[1].Seq != 3 {
+		t.Errorf("--limit 2 --page 2: %v %s, want seqs 6 and 3", err, r.out)
+	}
+}
