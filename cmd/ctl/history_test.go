@@ -213,9 +213,9 @@ func TestHistoryCorruptRecords(t *testing.T) {
 	f := newFixture(t, "office")
 	seedAudit(f, 6)
 	bad := map[string]string{
-		f.store.Keys.Audit(2):                        "not json at all",
-		f.store.Keys.Audit(4):                        `{"seq": 4, "time": "2026-11-24T03:00:00Z", "link": `,
-		f.store.Keys.Audit(5):                        `{"seq": "five"}`,
+		f.store.Keys.Audit(2):                           "not json at all",
+		f.store.Keys.Audit(4):                           `{"seq": 4, "time": "2026-11-24T03:00:00Z", "link": `,
+		f.store.Keys.Audit(5):                           `{"seq": "five"}`,
 		f.store.Keys.AuditPrefix() + "x\nfw1 fake line": "{",
 	}
 	for k, v := range bad {
