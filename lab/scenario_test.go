@@ -35,11 +35,23 @@ func TestScenarioHardFailure(t *testing.T) {
 	up := allUp(c)
 	var seq uint64
 	for _, link := range up {
+		cut := time.Now()
 		if err := c.Lab.Cut(ctx, link); err != nil {
 			t.Fatal(err)
 		}
 		if err := c.WaitRules(ctx, without(up, link), 20*time.Second); err != nil {
 			t.Fatalf("cut %s: %v", link, err)
+		}
+		// What lab-bench and the loss scenarios read: each firewall's
+		// probe view changed after the cut, and its target went down.
+		sel := `link="` + link + `"`
+		for _, fw := range []string{FW1, FW2} {
+			if at := UnixSeconds(mustMetricSum(t, c, fw, "gwstated_link_observed_change_timestamp_seconds", sel)); !at.After(cut) {
+				t.Errorf("%s: probe view of %s last changed at %v, before the cut at %v", fw, link, at, cut)
+			}
+			if n := mustMetricSum(t, c, fw, "gwstated_probe_target_transitions_total", sel, `to="down"`); n < 1 {
+				t.Errorf("%s: %v target transitions to down on %s after its cut, want at least 1", fw, n, link)
+			}
 		}
 		tr, err := c.WaitTransition(ctx, link, "down", seq, 10*time.Second)
 		if err != nil {

@@ -109,16 +109,14 @@ func labConfig(l *lab.Lab, profile string) *config.Config {
 	s1, _ := l.ISP("isp1")
 	s2, _ := l.ISP("isp2")
 	u1, u2 := l.Uplink("fw1", "isp1"), l.Uplink("fw1", "isp2")
-	return &config.Config{
-		Node: "fw1",
-		Links: []config.Link{
-			{Name: "isp1", Interface: u1.Interface, Gateway: s1.Gateway4, Probe: config.Probe{
-				Profile: profile, Need: 3, Targets: []netip.Addr{s1.Gateway4, lab.Internet4, lab.Internet6}}},
-			{Name: "isp2", Interface: u2.Interface, Gateway: s2.Gateway4, Probe: config.Probe{
-				Profile: profile, Need: 2, Targets: []netip.Addr{lab.Internet4, lab.Internet6}}},
-		},
-		Nodes: map[string]config.NodeSpec{"fw1": {ProbeSource: map[string]netip.Addr{"isp1": u1.Addr4}}},
-	}
+	cfg := probe.TestConfig(
+		config.Link{Name: "isp1", Interface: u1.Interface, Gateway: s1.Gateway4, Probe: config.Probe{
+			Profile: profile, Need: 3, Targets: []netip.Addr{s1.Gateway4, lab.Internet4, lab.Internet6}}},
+		config.Link{Name: "isp2", Interface: u2.Interface, Gateway: s2.Gateway4, Probe: config.Probe{
+			Profile: profile, Need: 2, Targets: []netip.Addr{lab.Internet4, lab.Internet6}}},
+	)
+	cfg.Nodes = map[string]config.NodeSpec{"fw1": {ProbeSource: map[string]netip.Addr{"isp1": u1.Addr4}}}
+	return cfg
 }
 
 func testLog(t testing.TB) *slog.Logger {
@@ -255,8 +253,7 @@ func TestICMPSourceBinding(t *testing.T) {
 // The test re-runs itself as user nobody.
 func TestICMPNoPrivilege(t *testing.T) {
 	if os.Getenv("GWSTATED_PROBE_CHILD") == "noprivilege" {
-		cfg := &config.Config{Links: []config.Link{{Name: "lo", Interface: "lo",
-			Gateway: netip.MustParseAddr("127.0.0.1")}}}
+		cfg := probe.TestConfig(config.Link{Name: "lo", Interface: "lo", Gateway: netip.MustParseAddr("127.0.0.1")})
 		p, err := probe.New(cfg, testLog(t))
 		if err != nil {
 			t.Fatal(err)

@@ -53,8 +53,8 @@ func benchDetection(t *testing.B, profile string) {
 		l := lab.Start(t, lab.Options{NoWitness: true, NoLAN: true})
 		ctx := context.Background()
 		s1, _ := l.ISP("isp1")
-		cfg := &config.Config{Node: "fw1", Links: []config.Link{{Name: "isp1", Interface: "wan0", Gateway: s1.Gateway4,
-			Probe: config.Probe{Profile: profile}}}}
+		cfg := probe.TestConfig(config.Link{Name: "isp1", Interface: "wan0", Gateway: s1.Gateway4,
+			Probe: config.Probe{Profile: profile}})
 		w := startProber(t, l, cfg)
 		p, _ := probe.ParamsFor(cfg.Links[0])
 		hi := time.Duration(p.Fall)*p.Interval + p.Interval/2
@@ -160,7 +160,8 @@ func BenchmarkScale64Links(t *testing.B) {
 	ctx := context.Background()
 	s1, _ := l.ISP("isp1")
 	u := l.Uplink("fw1", "isp1")
-	cfg := &config.Config{Node: "fw1", Nodes: map[string]config.NodeSpec{"fw1": {ProbeSource: map[string]netip.Addr{}}}}
+	cfg := probe.TestConfig()
+	cfg.Nodes = map[string]config.NodeSpec{"fw1": {ProbeSource: map[string]netip.Addr{}}}
 	for i := range 64 {
 		name := fmt.Sprintf("l%d", i)
 		link := config.Link{Name: name, Interface: "wan0", Gateway: s1.Gateway4,

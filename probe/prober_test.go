@@ -100,7 +100,7 @@ func TestDetectionTime(t *testing.T) {
 				net.set(gw, func(_ uint64, sent time.Time) (bool, time.Duration) {
 					return !sent.Before(cut), 2 * time.Millisecond
 				})
-				cfg := &config.Config{Links: []config.Link{link("isp1", name, gw.String())}}
+				cfg := testConfig(link("isp1", name, gw.String()))
 				p, err := New(cfg, discard, WithTransport(net))
 				if err != nil {
 					t.Fatal(err)
@@ -164,7 +164,7 @@ func TestProberKOfN(t *testing.T) {
 		l1.Probe.Need = 2
 		l2 := link("isp2", "fast", "198.18.2.1", "203.0.113.1")
 		l2.Probe.Need = 1
-		cfg := &config.Config{Links: []config.Link{l1, l2}}
+		cfg := testConfig(l1, l2)
 		p, err := New(cfg, discard, WithTransport(net), WithHeartbeat(500*time.Millisecond))
 		if err != nil {
 			t.Fatal(err)
@@ -211,7 +211,7 @@ func TestSpread(t *testing.T) {
 		links = append(links, link("l"+string(rune('a'+i)), "fast",
 			netip.AddrFrom4([4]byte{198, 18, byte(i), 1}).String(), "203.0.113.1", "203.0.113.2", "203.0.113.3"))
 	}
-	p, err := New(&config.Config{Links: links}, discard, WithTransport(newFakeNet()))
+	p, err := New(testConfig(links...), discard, WithTransport(newFakeNet()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +228,7 @@ func TestSpread(t *testing.T) {
 			t.Errorf("links %s and %s %v apart", specs[i-1].Link, s.Link, s.Offset-specs[i-1].Offset)
 		}
 	}
-	q, _ := New(&config.Config{Links: links}, discard, WithTransport(newFakeNet()))
+	q, _ := New(testConfig(links...), discard, WithTransport(newFakeNet()))
 	for i, s := range q.Specs() {
 		if s.Offset != specs[i].Offset {
 			t.Fatalf("offsets are not deterministic: %v vs %v", s.Offset, specs[i].Offset)
@@ -242,7 +242,7 @@ func (f failing) Open(Source, func(Reply)) (Endpoint, error) { return nil, f.err
 
 func TestNoPrivilegeStopsRun(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		cfg := &config.Config{Links: []config.Link{link("isp1", "default", "198.18.1.1")}}
+		cfg := testConfig(link("isp1", "default", "198.18.1.1"))
 		p, err := New(cfg, discard, WithTransport(failing{err: ErrNoPrivilege}))
 		if err != nil {
 			t.Fatal(err)
@@ -277,7 +277,7 @@ func (f *flaky) Open(s Source, recv func(Reply)) (Endpoint, error) {
 
 func TestTransportFailureIsDownThenRetried(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		cfg := &config.Config{Links: []config.Link{link("isp1", "default", "198.18.1.1")}}
+		cfg := testConfig(link("isp1", "default", "198.18.1.1"))
 		p, err := New(cfg, discard, WithTransport(&flaky{fakeNet: newFakeNet()}), WithRetry(2*time.Second))
 		if err != nil {
 			t.Fatal(err)
@@ -299,7 +299,7 @@ func TestNewRejects(t *testing.T) {
 		"need": func() config.Link { l := link("isp1", "default", "198.18.1.1"); l.Probe.Need = 2; return l }(),
 		"rise": func() config.Link { l := link("isp1", "default", "198.18.1.1"); l.Probe.Window = 2; return l }(),
 	} {
-		if _, err := New(&config.Config{Links: []config.Link{l}}, discard, WithTransport(newFakeNet())); !errors.Is(err, ErrConfig) {
+		if _, err := New(testConfig(l), discard, WithTransport(newFakeNet())); !errors.Is(err, ErrConfig) {
 			t.Errorf("%s: New: %v, want ErrConfig", name, err)
 		}
 	}
@@ -336,7 +336,7 @@ func (brokenEndpoint) Send(netip.Addr, uint16, uint64) error {
 // resolved anew.
 func TestSendFailuresReopen(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		cfg := &config.Config{Links: []config.Link{link("isp1", "fast", "198.18.1.1")}}
+		cfg := testConfig(link("isp1", "fast", "198.18.1.1"))
 		tr := &sendFailing{fakeNet: newFakeNet()}
 		p, err := New(cfg, discard, WithTransport(tr))
 		if err != nil {
@@ -365,7 +365,7 @@ func TestSendFailuresReopen(t *testing.T) {
 // after the retry.
 func TestTargetChangesReported(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		cfg := &config.Config{Links: []config.Link{link("isp1", "default", "198.18.1.1")}}
+		cfg := testConfig(link("isp1", "default", "198.18.1.1"))
 		var got []TargetChange // appended with the prober's state locked
 		var mu sync.Mutex
 		p, err := New(cfg, discard, WithTransport(&flaky{fakeNet: newFakeNet()}), WithRetry(2*time.Second),

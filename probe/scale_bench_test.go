@@ -61,7 +61,8 @@ func BenchmarkScale(b *testing.B) {
 	for _, iv := range []time.Duration{200 * time.Millisecond, 20 * time.Millisecond} {
 		for _, n := range []int{1, 4, 16, 64} {
 			b.Run(fmt.Sprintf("interval=%v/links=%d", iv, n), func(b *testing.B) {
-				cfg := &config.Config{Node: "fw1", Nodes: map[string]config.NodeSpec{"fw1": {ProbeSource: map[string]netip.Addr{}}}}
+				cfg := probe.TestConfig()
+				cfg.Nodes = map[string]config.NodeSpec{"fw1": {ProbeSource: map[string]netip.Addr{}}}
 				for i := range n {
 					name := fmt.Sprintf("l%d", i)
 					link := config.Link{Name: name, Interface: u.Interface, Gateway: u.Addr4,
