@@ -19,17 +19,15 @@ import (
 
 // applyConfig is the recipe's network (links isp1 fxp0 198.51.100.100, isp2
 // fxp1 203.0.113.200, lan dc0, https sticky) with n links; links past the
-// second are ispN on emN with gateway 10.0.N.1. Defaults are set by hand so
-// these tests do not depend on config loading.
+// second are ispN on emN with gateway 10.0.N.1. It starts from
+// config.Default() (pf: pfctl backend, openbsd syntax, kill_states, the
+// recipe's anchor names) and fills the links as Parse does.
 func applyConfig(n int) *config.Config {
-	cfg := &config.Config{
-		LAN:    config.LAN{Interface: "dc0", Network: netip.MustParsePrefix("192.168.0.0/24")},
-		Sticky: []config.Sticky{{Name: "https", Proto: "tcp", Ports: []int{443}}},
-		PF: config.PF{Backend: "pfctl", Syntax: "openbsd", KillStates: true,
-			NATPrefix: "nat-", PassPrefix: "pass-", LoadbalanceAnchor: "loadbalance", ApplicationsAnchor: "applications"},
-	}
+	cfg := config.Default()
+	cfg.LAN = config.LAN{Interface: "dc0", Network: netip.MustParsePrefix("192.168.0.0/24")}
+	cfg.Sticky = []config.Sticky{{Name: "https", Proto: "tcp", Ports: []int{443}}}
 	for i := 1; i <= n; i++ {
-		l := config.Link{Name: fmt.Sprintf("isp%d", i), Interface: fmt.Sprintf("em%d", i), Gateway: netip.AddrFrom4([4]byte{10, 0, byte(i), 1}), Tier: 1}
+		l := config.Link{Name: fmt.Sprintf("isp%d", i), Interface: fmt.Sprintf("em%d", i), Gateway: netip.AddrFrom4([4]byte{10, 0, byte(i), 1})}
 		switch i {
 		case 1:
 			l.Interface, l.Gateway = "fxp0", netip.MustParseAddr("198.51.100.100")
@@ -38,7 +36,8 @@ func applyConfig(n int) *config.Config {
 		}
 		cfg.Links = append(cfg.Links, l)
 	}
-	return cfg
+	cfg.ApplyDefaults()
+	return &cfg
 }
 
 // rulesetUp renders the ruleset with the given links up; with none up, the
