@@ -486,13 +486,7 @@ func (c *Config) checkLinks(k *checker, lanFamily int) {
 	ifaces := map[string]int{}
 	for i, l := range c.Links {
 		p := joinIndex("links", i)
-		if k.name(p+".name", l.Name, maxLinkName, true) {
-			if j, dup := names[l.Name]; dup {
-				k.addf(p+".name", l.Name, "is also the name of links[%d]", j)
-			} else {
-				names[l.Name] = i
-			}
-		}
+		k.uniqueName(p, "links", l.Name, i, names)
 		if k.ifname(p+".interface", l.Interface) {
 			switch j, dup := ifaces[l.Interface]; {
 			case dup:
@@ -572,17 +566,24 @@ func percentOK(k *checker, p string, v Percent) bool {
 	return true
 }
 
+// uniqueName checks the name of list[i] (at p) and that no earlier item of
+// list has it; seen maps the names checked so far to their index.
+func (k *checker) uniqueName(p, list, name string, i int, seen map[string]int) {
+	if !k.name(p+".name", name, maxLinkName, true) {
+		return
+	}
+	if j, dup := seen[name]; dup {
+		k.addf(p+".name", name, "is also the name of %s[%d]", list, j)
+	} else {
+		seen[name] = i
+	}
+}
+
 func (c *Config) checkSticky(k *checker) {
 	names := map[string]int{}
 	for i, s := range c.Sticky {
 		p := joinIndex("sticky", i)
-		if k.name(p+".name", s.Name, maxLinkName, true) {
-			if j, dup := names[s.Name]; dup {
-				k.addf(p+".name", s.Name, "is also the name of sticky[%d]", j)
-			} else {
-				names[s.Name] = i
-			}
-		}
+		k.uniqueName(p, "sticky", s.Name, i, names)
 		k.oneOf(p+".proto", s.Proto, "tcp", "udp")
 		if len(s.Ports) == 0 {
 			k.add(p+".ports", "", "at least one port is required")

@@ -152,6 +152,12 @@ func printRenderJSON(std *stdio, rs pfapply.Ruleset) int {
 	if rs.DefaultRoute.IsValid() {
 		out.DefaultRoute = rs.DefaultRoute.String()
 	}
+	return writeJSON(std, out)
+}
+
+// writeJSON writes render --json's object, indented, with <, > and &
+// as they are (they occur in rules).
+func writeJSON(std *stdio, out any) int {
 	enc := json.NewEncoder(std.out)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"gwstated/config"
@@ -36,14 +35,7 @@ func runRenderNFT(std *stdio, path string, cfg *config.Config, v linkstate.Verdi
 		out.DefaultRoute = p.DefaultRoute.Gateway.String()
 	}
 	if asJSON {
-		enc := json.NewEncoder(std.out)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(out); err != nil {
-			fmt.Fprintf(std.err, "gwctl render: %v\n", err)
-			return exitFail
-		}
-		return exitOK
+		return writeJSON(std, out)
 	}
 	printVerdictLine(std, cfg, v)
 	fam := fmt.Sprintf("-%d", p.Family)

@@ -168,12 +168,7 @@ func PrintTableEntries(t *Table) string {
 		} else {
 			b.WriteByte(' ')
 		}
-		a := e.Addr
-		a.Neg = false
-		printAddr(&b, a)
-		if e.If != "" {
-			b.WriteString("@" + e.If)
-		}
+		printEntry(&b, e)
 		b.WriteByte('\n')
 	}
 	return b.String()
@@ -194,15 +189,21 @@ func PrintTableDef(t *Table) string {
 		} else {
 			b.WriteString(" ")
 		}
-		a := e.Addr
-		a.Neg = false
-		printAddr(&b, a)
-		if e.If != "" {
-			b.WriteString("@" + e.If)
-		}
+		printEntry(&b, e)
 	}
 	b.WriteString(" }")
 	return b.String()
+}
+
+// printEntry writes a table entry after its negation mark: the address,
+// and "@ifname" when the entry has an interface.
+func printEntry(b *strings.Builder, e PoolHost) {
+	a := e.Addr
+	a.Neg = false
+	printAddr(b, a)
+	if e.If != "" {
+		b.WriteString("@" + e.If)
+	}
 }
 
 // canon is a rule printed with every pool table it refers to replaced by
