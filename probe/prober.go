@@ -75,8 +75,8 @@ type Prober struct {
 	heartbeat time.Duration
 	retry     time.Duration
 	onTarget  func(TargetChange) // nil: not reported
-	grid      time.Duration // the scheduler wakes on multiples of grid
-	sendGrid  time.Duration // and sends on multiples of sendGrid
+	grid      time.Duration      // the scheduler wakes on multiples of grid
+	sendGrid  time.Duration      // and sends on multiples of sendGrid
 	links     []*runner
 	targets   []*target // by echo identifier - idBase
 	sources   []*source
