@@ -3,14 +3,11 @@ package agent
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,28 +15,21 @@ import (
 
 	"gwstated/cluster"
 	"gwstated/config"
+	"gwstated/internal/netns"
 	"gwstated/internal/testkit"
-	"gwstated/lab"
 	"gwstated/linkstate"
 	"gwstated/nftapply"
 )
-
-var nsSeq atomic.Int64
 
 // linuxFirewall is a namespace with eth0 (LAN) and eth1/eth2 (uplinks),
 // veth pairs up with their peers in the same namespace.
 func linuxFirewall(t *testing.T) string {
 	t.Helper()
-	lab.Require(t)
-	ns := fmt.Sprintf("%s%d-agentnft%d", lab.NamePrefix, os.Getpid(), nsSeq.Add(1))
+	ns := netns.Scratch(t, "agentnft")
 	run := func(args ...string) {
 		t.Helper()
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-		}
+		netns.IP(t, args...)
 	}
-	run("netns", "add", ns)
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "delete", ns).Run() })
 	run("netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
 	for _, l := range [][3]string{{"eth0", "lan0", "192.168.0.1/24"}, {"eth1", "up1", "198.51.100.198/24"}, {"eth2", "up2", "203.0.113.198/24"}} {
 		run("-n", ns, "link", "add", l[0], "type", "veth", "peer", "name", l[1])

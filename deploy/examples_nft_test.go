@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"gwstated/config"
+	"gwstated/internal/netns"
 	"gwstated/internal/testkit"
-	"gwstated/lab"
 	"gwstated/nftapply"
 )
 
@@ -47,16 +47,9 @@ func renderNFTExample(t *testing.T, cfg *config.Config) string {
 // the interfaces the Linux examples name.
 func exampleNetns(t *testing.T) string {
 	t.Helper()
-	lab.Require(t)
-	ns := fmt.Sprintf("%s%d-deploy", lab.NamePrefix, os.Getpid())
-	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add: %v: %s", err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "delete", ns).Run() })
+	ns := netns.Scratch(t, "deploy")
 	for i := range 3 {
-		if out, err := exec.Command("ip", "-n", ns, "link", "add", fmt.Sprintf("eth%d", i), "type", "veth", "peer", "name", fmt.Sprintf("p%d", i)).CombinedOutput(); err != nil {
-			t.Fatalf("ip link add: %v: %s", err, out)
-		}
+		netns.IP(t, "-n", ns, "link", "add", fmt.Sprintf("eth%d", i), "type", "veth", "peer", "name", fmt.Sprintf("p%d", i))
 	}
 	return ns
 }

@@ -127,4 +127,17 @@
 // Everything here needs root, iproute2 (`ip`) and nftables (`nft`).
 // Require skips a test when they are missing, or fails it when
 // GWSTATED_REQUIRE_LAB=1.
+//
+// # What is not here
+//
+// The part other packages' tests share lives in internal/netns: whether
+// namespaces can be made (Missing, Require, which this package's Missing
+// and Require call), the name prefix Sweep recognises, and a scratch
+// namespace for a test that needs one empty namespace rather than the
+// topology (agent, nftapply and deploy build their interfaces in it).
+// Waiting is internal/testkit's. The rest stays one package: waiting on
+// the cluster, process handling, fault injection and the observers are
+// used only by the lab's own tests and commands (lab/bench, lab/chaos,
+// lab/demo), and they all work on one Lab and one Cluster; probe's tests
+// use the whole lab (Start, the ISPs' addresses), not a piece of it.
 package lab

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"gwstated/internal/netns"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -16,7 +17,7 @@ import (
 )
 
 // NamePrefix starts the name of every namespace the lab creates.
-const NamePrefix = "gwlab-"
+const NamePrefix = netns.Prefix
 
 // NetnsDir is where iproute2 keeps named network namespaces.
 const NetnsDir = "/var/run/netns"

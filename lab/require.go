@@ -2,37 +2,23 @@ package lab
 
 import (
 	"context"
+	"gwstated/internal/netns"
 	"gwstated/internal/testkit"
-	"os"
-	"os/exec"
 	"testing"
 )
 
 // EnvRequire makes Require fail instead of skip when set to 1.
 const EnvRequire = testkit.EnvRequire
 
-// Missing returns why the lab cannot run here, or "" when it can.
-func Missing() string {
-	if os.Geteuid() != 0 {
-		return "the namespace lab needs root (network namespaces, raw ICMP, nft)"
-	}
-	for _, tool := range []string{"ip", "nft"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return "the namespace lab needs " + tool + " in PATH (apt-get install iproute2 nftables)"
-		}
-	}
-	return ""
-}
+// Missing returns why the lab cannot run here, or "" when it can
+// (internal/netns: root, ip, nft).
+func Missing() string { return netns.Missing() }
 
 // Require skips t when the lab cannot run here, or fails it when
 // GWSTATED_REQUIRE_LAB=1.
 func Require(t testing.TB) {
 	t.Helper()
-	why := Missing()
-	if why == "" {
-		return
-	}
-	testkit.SkipOrRequire(t, why)
+	netns.Require(t)
 }
 
 // Start calls Require, sweeps namespaces left by crashed runs, builds a

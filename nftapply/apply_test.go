@@ -55,7 +55,7 @@ func writes(calls []string) []string {
 // the LAN, eth1 and eth2 on the uplinks (veth pairs whose peers stay in
 // the namespace, up), addressed as the config's probe sources.
 func firewall(t *testing.T, ipv6 bool) string {
-	ns := netns(t)
+	ns := newNetns(t)
 	inNetns(t, ns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
 	for _, l := range []struct{ dev, peer, v4, v6 string }{
 		{"eth0", "lan0", "192.168.0.1/24", "2001:db8:100::1/64"},

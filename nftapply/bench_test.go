@@ -55,7 +55,7 @@ func BenchmarkRender(b *testing.B) {
 func BenchmarkApply(b *testing.B) {
 	for _, n := range []int{2, 8} {
 		b.Run(fmt.Sprintf("links=%d", n), func(b *testing.B) {
-			ns := netns(b)
+			ns := newNetns(b)
 			for i := 0; i <= n; i++ {
 				mustRun(b, "ip", "-n", ns, "link", "add", fmt.Sprintf("eth%d", i), "type", "veth", "peer", "name", fmt.Sprintf("p%d", i))
 				mustRun(b, "ip", "-n", ns, "link", "set", fmt.Sprintf("eth%d", i), "up")
@@ -104,7 +104,7 @@ func BenchmarkApply(b *testing.B) {
 // Apply benchmark uses (`ip netns exec NS true`): Apply's latency is about
 // (commands per transition) × this, so compare the two from the same run.
 func BenchmarkExecBaseline(b *testing.B) {
-	ns := netns(b)
+	ns := newNetns(b)
 	r := nftapply.ExecRunner{Netns: ns}
 	for b.Loop() {
 		if _, err := r.Run(b.Context(), nil, "true"); err != nil {

@@ -2,16 +2,13 @@ package nftapply_test
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"gwstated/config"
-	"gwstated/lab"
+	"gwstated/internal/netns"
 	"gwstated/linkstate"
 )
 
@@ -98,24 +95,12 @@ func verdict(cfg *config.Config, up, active []string) linkstate.Verdict {
 	return v
 }
 
-var nsSeq atomic.Int64
-
-// netns creates an empty network namespace named like the lab's
-// (gwlab-<pid>-..., so lab.Sweep removes it after a crash) and deletes it
-// when the test ends. It calls lab.Require: not root → skip (or fail under
+// newNetns creates an empty network namespace (netns.Scratch: named like
+// the lab's, deleted when the test ends; not root → skip, or fail under
 // GWSTATED_REQUIRE_LAB=1).
-func netns(t testing.TB) string {
+func newNetns(t testing.TB) string {
 	t.Helper()
-	lab.Require(t)
-	name := fmt.Sprintf("%s%d-nft%d", lab.NamePrefix, os.Getpid(), nsSeq.Add(1))
-	mustRun(t, "ip", "netns", "add", name)
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "delete", name).CombinedOutput(); err != nil {
-			t.Errorf("ip netns delete %s: %v: %s", name, err, out)
-		}
-	})
-	mustRun(t, "ip", "-n", name, "link", "set", "lo", "up")
-	return name
+	return netns.Scratch(t, "nft")
 }
 
 func mustRun(t testing.TB, name string, args ...string) string {

@@ -97,7 +97,7 @@ func TestRenderGolden(t *testing.T) {
 // (nft -c -f, which also asks the kernel), then loads it into a namespace
 // and requires `nft list table` to print Render's text back unchanged.
 func TestRenderNftCheck(t *testing.T) {
-	ns := netns(t)
+	ns := newNetns(t)
 	dir := t.TempDir()
 	for _, c := range goldenCases() {
 		p := renderCase(t, c)
@@ -119,7 +119,7 @@ func TestRenderNftCheck(t *testing.T) {
 
 // TestNftCheckCatchesBadTables makes sure the nft check above can fail.
 func TestNftCheckCatchesBadTables(t *testing.T) {
-	ns := netns(t)
+	ns := newNetns(t)
 	for _, bad := range []string{
 		"table inet gwstated {\n\tchain lan {\n\t\tct mark set numgen inc mod 2 map { 0 : 0x100 \n\t}\n}\n",
 		"table inet gwstated {\n\tchain p {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\toifname \"eth1\" ip saddr 192.168.0.0/24 snat ip to 2001:db8::1\n\t}\n}\n",

@@ -21,7 +21,7 @@ type trafficLab struct {
 }
 
 func newTrafficLab(t *testing.T) trafficLab {
-	l := trafficLab{fw: netns(t), lan: netns(t), isp1: netns(t), isp2: netns(t)}
+	l := trafficLab{fw: newNetns(t), lan: newNetns(t), isp1: newNetns(t), isp2: newNetns(t)}
 	link := func(ns, dev, peerNS, peerDev, addr, peerAddr string) {
 		mustRun(t, "ip", "-n", ns, "link", "add", dev, "type", "veth", "peer", "name", peerDev, "netns", peerNS)
 		mustRun(t, "ip", "-n", ns, "addr", "add", addr, "dev", dev)
