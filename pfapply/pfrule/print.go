@@ -162,13 +162,7 @@ func PrintRules(rs *Ruleset) string {
 func PrintTableEntries(t *Table) string {
 	var b strings.Builder
 	for _, e := range t.Entries {
-		b.WriteString("  ")
-		if e.Addr.Neg {
-			b.WriteByte('!')
-		} else {
-			b.WriteByte(' ')
-		}
-		printEntry(&b, e)
+		printEntry(&b, e, "  ", " ")
 		b.WriteByte('\n')
 	}
 	return b.String()
@@ -184,20 +178,22 @@ func PrintTableDef(t *Table) string {
 	}
 	b.WriteString(" {")
 	for _, e := range t.Entries {
-		if e.Addr.Neg {
-			b.WriteString(" !")
-		} else {
-			b.WriteString(" ")
-		}
-		printEntry(&b, e)
+		printEntry(&b, e, " ", "")
 	}
 	b.WriteString(" }")
 	return b.String()
 }
 
-// printEntry writes a table entry after its negation mark: the address,
-// and "@ifname" when the entry has an interface.
-func printEntry(b *strings.Builder, e PoolHost) {
+// printEntry writes a table entry: lead, then "!" for a negated entry or
+// pad for another, the address, and "@ifname" when the entry has an
+// interface.
+func printEntry(b *strings.Builder, e PoolHost, lead, pad string) {
+	b.WriteString(lead)
+	if e.Addr.Neg {
+		b.WriteByte('!')
+	} else {
+		b.WriteString(pad)
+	}
 	a := e.Addr
 	a.Neg = false
 	printAddr(b, a)
