@@ -120,7 +120,7 @@ func (a *agent) demote(ctx context.Context, v linkstate.Verdict, now time.Time) 
 	}
 	if changed {
 		if len(impaired) > 0 {
-			a.m.lastDemotion.Set(float64(time.Now().UnixNano()) / 1e9)
+			a.m.lastDemotion.Set(float64(now.UnixNano()) / 1e9)
 			a.log.Warn("this node is impaired: demoting it so the peer becomes master",
 				"links", impaired, "protocol", proto, "by", by, "in", where)
 		} else {

@@ -53,7 +53,13 @@ func writeState(write WriteFileFunc, dir string, s stateFile) error {
 	}
 	path := filepath.Join(dir, stateName)
 	if err := write(path, append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("state file %s: %w", path, err)
+		// Name the state file, not the temporary one beside it: its random
+		// name would make every retry's error new (logged and reported
+		// again).
+		if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+			err = &fs.PathError{Op: pe.Op, Path: path, Err: pe.Err}
+		}
+		return fmt.Errorf("state file: %w", err)
 	}
 	return nil
 }

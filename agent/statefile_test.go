@@ -165,3 +165,31 @@ func TestStateFileReadOnlyKeepsApplying(t *testing.T) {
 		t.Error("a state file was written through a read-only writer")
 	}
 }
+
+// The temporary file atomicfile writes first has a random name: a retry
+// failing for the same reason is the same error (logged and reported once).
+func TestStateErrorStableAcrossRetries(t *testing.T) {
+	n := 0
+	write := func(name string, _ []byte, _ fs.FileMode) error {
+		n++
+		return &fs.PathError{Op: "write", Path: fmt.Sprintf("%s/.state.json.tmp-%d", filepath.Dir(name), n), Err: syscall.ENOSPC}
+	}
+	dir := t.TempDir()
+	a := &agent{o: Options{StateDir: dir, WriteFile: write}, log: slog.New(slog.DiscardHandler),
+		m: newMetrics(prometheus.NewRegistry(), metricsConfig(false))}
+	if !a.saveState(stateFile{}) {
+		t.Fatal("the first failure is not reported as a change")
+	}
+	want := "state file: write " + filepath.Join(dir, stateName) + ": no space left on device"
+	if a.stateErr != want {
+		t.Errorf("state error %q, want %q", a.stateErr, want)
+	}
+	for i := range 3 {
+		if a.saveState(stateFile{}) {
+			t.Errorf("retry %d reported a new error: %q", i+1, a.stateErr)
+		}
+	}
+	if a.stateDue == nil {
+		t.Error("nothing left to retry after a failed write")
+	}
+}
