@@ -35,49 +35,26 @@ import (
 // namespace and of the replies from the rest: in the lab, the kernel
 // answers inside the prober's sendto.
 func BenchmarkScale(b *testing.B) {
-	l := lab.Start(b, lab.Options{ISPs: 1, Firewalls: 1, NoWitness: true, NoLAN: true})
+	sl := startScaleLab(b)
 	ctx := context.Background()
-	u := l.Uplink("fw1", "isp1")
-	const maxLinks, perLink = 64, 4
-	window := 3 * time.Second
-	if d, err := time.ParseDuration(os.Getenv("GWSTATED_SCALE_WINDOW")); err == nil {
-		window = d
-	}
-	var sources []netip.Addr
-	for i := range maxLinks {
-		for j := range perLink {
-			a := netip.AddrFrom4([4]byte{198, 19, byte(i), byte(j + 1)})
-			if err := l.IP(ctx, "isp1", "addr", "add", a.String()+"/32", "dev", "lo"); err != nil {
-				b.Fatal(err)
-			}
-		}
-		// A source address per link on the uplink's segment.
-		s := netip.AddrFrom4([4]byte{198, 18, 1, byte(100 + i)})
-		if err := l.IP(ctx, "fw1", "addr", "add", s.String()+"/24", "dev", u.Interface); err != nil {
-			b.Fatal(err)
-		}
-		sources = append(sources, s)
-	}
-	for _, iv := range []time.Duration{200 * time.Millisecond, 20 * time.Millisecond} {
-		for _, n := range []int{1, 4, 16, 64} {
+	for _, iv := range scaleIntervals {
+		for _, n := range scaleLinks {
 			b.Run(fmt.Sprintf("interval=%v/links=%d", iv, n), func(b *testing.B) {
 				cfg := &config.Config{Node: "fw1", Nodes: map[string]config.NodeSpec{"fw1": {ProbeSource: map[string]netip.Addr{}}}}
 				for i := range n {
 					name := fmt.Sprintf("l%d", i)
-					link := config.Link{Name: name, Interface: u.Interface, Gateway: u.Addr4,
-						Probe: config.Probe{Profile: "bfd", Interval: iv, Need: perLink}}
+					link := config.Link{Name: name, Interface: sl.u.Interface, Gateway: sl.u.Addr4,
+						Probe: config.Probe{Profile: "bfd", Interval: iv, Need: scalePerLink}}
 					if iv >= 100*time.Millisecond {
 						link.Probe.Timeout, link.Probe.Fall = 2*iv, 5
 					}
-					for j := range perLink {
-						link.Probe.Targets = append(link.Probe.Targets, netip.AddrFrom4([4]byte{198, 19, byte(i), byte(j + 1)}))
-					}
+					link.Probe.Targets = append(link.Probe.Targets, sl.targets[i]...)
 					cfg.Links = append(cfg.Links, link)
-					cfg.Nodes["fw1"].ProbeSource[name] = sources[i]
+					cfg.Nodes["fw1"].ProbeSource[name] = sl.sources[i]
 				}
 				runtime.GC()
 				g0 := runtime.NumGoroutine()
-				w, p := startProberP(b, l, cfg, probe.WithHeartbeat(probe.DefaultHeartbeat)) // the agent's
+				w, p := startProberP(b, sl.l, cfg, probe.WithHeartbeat(probe.DefaultHeartbeat)) // the agent's
 				w.untilLatest(b, 30*time.Second, "every link up", func(m map[string]linkstate.Observation) bool {
 					for _, o := range m {
 						if o.State != linkstate.Up {
@@ -87,25 +64,9 @@ func BenchmarkScale(b *testing.B) {
 					return len(m) == n
 				})
 				goroutines := runtime.NumGoroutine() - g0
-				noReply := os.Getenv("GWSTATED_SCALE_NOREPLY") == "1"
-				if noReply {
-					// isp1 drops the requests on arrival: what is left is
-					// the prober and the sending half of the kernel's work.
-					if err := l.Loss(ctx, "isp1", 100); err != nil {
-						b.Fatal(err)
-					}
-					b.Cleanup(func() { _ = l.Restore(ctx, "isp1") })
-				}
-				stop := profile(b, fmt.Sprintf("%v-%d", iv, n))
-				u0, s0 := rusageSplit()
+				noReply := sl.noReply(ctx, b)
 				t0 := time.Now()
-				for b.Loop() {
-					time.Sleep(window) // the measurement window, not a synchronisation
-				}
-				u1, s1 := rusageSplit()
-				wall := time.Since(t0)
-				user, sys := u1-u0, s1-s0
-				stop()
+				measureCPU(b, sl.window, fmt.Sprintf("%v-%d", iv, n))
 				downs := 0
 				w.mu.Lock()
 				for _, s := range w.hist {
@@ -114,20 +75,94 @@ func BenchmarkScale(b *testing.B) {
 					}
 				}
 				w.mu.Unlock()
-				b.ReportMetric(100*(user+sys).Seconds()/wall.Seconds(), "cpu%")
-				b.ReportMetric(100*user.Seconds()/wall.Seconds(), "user%")
-				b.ReportMetric(100*sys.Seconds()/wall.Seconds(), "sys%")
 				b.ReportMetric(float64(goroutines), "goroutines")
 				b.ReportMetric(float64(p.Sockets()), "sockets")
-				b.ReportMetric(float64(n*perLink)*float64(time.Second/iv), "probes/s")
+				b.ReportMetric(float64(n*scalePerLink)*float64(time.Second/iv), "probes/s")
 				b.ReportMetric(float64(downs), "not-up")
-				b.ReportMetric(0, "ns/op")
 				if downs > 0 && !noReply {
 					b.Errorf("%d observations not up on a clean network", downs)
 				}
 			})
 		}
 	}
+}
+
+var (
+	scaleIntervals = []time.Duration{200 * time.Millisecond, 20 * time.Millisecond}
+	scaleLinks     = []int{1, 4, 16, 64}
+)
+
+const scaleMaxLinks, scalePerLink = 64, 4
+
+// scaleLab is the lab of BenchmarkScale and BenchmarkScaleFloor: fw1 with
+// a source address per link on its isp1 uplink, and 4 target addresses
+// per link on isp1's loopback.
+type scaleLab struct {
+	l       *lab.Lab
+	u       lab.Uplink
+	sources []netip.Addr
+	targets [][]netip.Addr // by link
+	window  time.Duration
+}
+
+func startScaleLab(b *testing.B) *scaleLab {
+	l := lab.Start(b, lab.Options{ISPs: 1, Firewalls: 1, NoWitness: true, NoLAN: true})
+	ctx := context.Background()
+	sl := &scaleLab{l: l, u: l.Uplink("fw1", "isp1"), window: 3 * time.Second}
+	if d, err := time.ParseDuration(os.Getenv("GWSTATED_SCALE_WINDOW")); err == nil {
+		sl.window = d
+	}
+	for i := range scaleMaxLinks {
+		var ts []netip.Addr
+		for j := range scalePerLink {
+			a := netip.AddrFrom4([4]byte{198, 19, byte(i), byte(j + 1)})
+			if err := l.IP(ctx, "isp1", "addr", "add", a.String()+"/32", "dev", "lo"); err != nil {
+				b.Fatal(err)
+			}
+			ts = append(ts, a)
+		}
+		sl.targets = append(sl.targets, ts)
+		// A source address per link on the uplink's segment.
+		s := netip.AddrFrom4([4]byte{198, 18, 1, byte(100 + i)})
+		if err := l.IP(ctx, "fw1", "addr", "add", s.String()+"/24", "dev", sl.u.Interface); err != nil {
+			b.Fatal(err)
+		}
+		sl.sources = append(sl.sources, s)
+	}
+	return sl
+}
+
+// noReply has isp1 drop the requests on arrival when
+// GWSTATED_SCALE_NOREPLY=1 (until the end of b): what is left is the
+// sender and the sending half of the kernel's work.
+func (sl *scaleLab) noReply(ctx context.Context, b *testing.B) bool {
+	if os.Getenv("GWSTATED_SCALE_NOREPLY") != "1" {
+		return false
+	}
+	if err := sl.l.Loss(ctx, "isp1", 100); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = sl.l.Restore(ctx, "isp1") })
+	return true
+}
+
+// measureCPU runs b's loop, one window per iteration, and reports the
+// process's CPU time (user + system, getrusage) per second of wall clock.
+func measureCPU(b *testing.B, window time.Duration, name string) {
+	stop := profile(b, name)
+	u0, s0 := rusageSplit()
+	t0 := time.Now()
+	for b.Loop() {
+		time.Sleep(window) // the measurement window, not a synchronisation
+	}
+	u1, s1 := rusageSplit()
+	wall := time.Since(t0)
+	stop()
+	user, sys := u1-u0, s1-s0
+	b.ReportMetric(100*(user+sys).Seconds()/wall.Seconds(), "cpu%")
+	b.ReportMetric(100*user.Seconds()/wall.Seconds(), "user%")
+	b.ReportMetric(100*sys.Seconds()/wall.Seconds(), "sys%")
+	b.ReportMetric(0, "ns/op")
 }
 
 // profile starts a CPU profile into GWSTATED_PROFILE_DIR; the returned
