@@ -5,10 +5,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -79,6 +81,8 @@ func BenchmarkScaleFloor(b *testing.B) {
 	}
 }
 
+var rawFloor = os.Getenv("GWSTATED_FLOOR_RAW") == "1"
+
 // floorSender sends every link's requests at its phase (link i of n in
 // slot i·slots/n of the interval) until ctx ends and returns how many
 // replies it read.
@@ -87,6 +91,7 @@ func floorSender(ctx context.Context, fds []int, sl *scaleLab, grid time.Duratio
 	type req struct {
 		pkt []byte
 		to  unix.SockaddrInet4
+		raw unix.RawSockaddrInet4
 	}
 	reqs := make([][]req, n)
 	for i := range n {
@@ -95,7 +100,8 @@ func floorSender(ctx context.Context, fds []int, sl *scaleLab, grid time.Duratio
 			pkt[0] = 8              // echo request
 			binary.BigEndian.PutUint16(pkt[4:], uint16(0xf000+i*scalePerLink+j))
 			binary.BigEndian.PutUint16(pkt[2:], floorChecksum(pkt))
-			reqs[i] = append(reqs[i], req{pkt: pkt, to: unix.SockaddrInet4{Addr: a.As4()}})
+			reqs[i] = append(reqs[i], req{pkt: pkt, to: unix.SockaddrInet4{Addr: a.As4()},
+				raw: unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: a.As4()}})
 		}
 	}
 	buf := make([]byte, 1500)
@@ -114,11 +120,19 @@ func floorSender(ctx context.Context, fds []int, sl *scaleLab, grid time.Duratio
 				continue
 			}
 			for _, r := range reqs[i] {
-				_ = unix.Sendto(fds[i], r.pkt, 0, &r.to)
+				if rawFloor {
+					_, _, _ = unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fds[i]), uintptr(unsafe.Pointer(&r.pkt[0])), uintptr(len(r.pkt)), 0, uintptr(unsafe.Pointer(&r.raw)), unix.SizeofSockaddrInet4)
+				} else {
+					_ = unix.Sendto(fds[i], r.pkt, 0, &r.to)
+				}
 			}
 			for {
-				_, _, err := unix.Recvfrom(fds[i], buf, unix.MSG_DONTWAIT)
-				if err != nil {
+				if rawFloor {
+					n, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fds[i]), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), unix.MSG_DONTWAIT, 0, 0)
+					if e != 0 || int(n) < 0 {
+						break
+					}
+				} else if _, _, err := unix.Recvfrom(fds[i], buf, unix.MSG_DONTWAIT); err != nil {
 					break
 				}
 				replies++
