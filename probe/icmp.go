@@ -38,9 +38,10 @@ type ICMP struct {
 	conns map[connKey]*icmpConn
 
 	sendMu sync.Mutex // guards the send buffers below
-	msgs   []ipv4.Message
 	pkts   [][echoLen]byte
-	addrs  []net.IPAddr
+	out    []outMsg
+	idx    []int
+	sys    sendBufs // the system's
 }
 
 // echo message layout: type, code, checksum, identifier, 16-bit sequence
@@ -64,6 +65,7 @@ type icmpConn struct {
 	t    *ICMP
 	key  connKey
 	conn *net.IPConn
+	rc   syscall.RawConn
 	p4   *ipv4.PacketConn
 	p6   *ipv6.PacketConn
 	refs int // under t.mu
@@ -215,6 +217,7 @@ func inNetns(path string, log *slog.Logger, f func() error) error {
 // IPv6 socket also asks for each reply's destination (IPV6_PKTINFO), which
 // tells the endpoints apart; an IPv4 one finds it in the IP header.
 func (c *icmpConn) setup() {
+	c.rc, _ = c.conn.SyscallConn() // never fails for an open *net.IPConn
 	var err error
 	if c.key.v6 {
 		c.p6 = ipv6.NewPacketConn(c.conn)
@@ -247,19 +250,16 @@ func (e *icmpEndpoint) Send(dst netip.Addr, id uint16, seq uint64) error {
 }
 
 // SendBatch implements BatchSender: the requests of each socket leave in
-// as few system calls as the system allows (sendmmsg on Linux, one
-// sendmsg each elsewhere), without allocating once the buffers have
-// grown to the largest batch.
+// as few system calls as the system allows (one sendmmsg on Linux, one
+// sendmsg each elsewhere), without allocating once the buffers have grown
+// to the largest batch.
 func (t *ICMP) SendBatch(rs []Request) {
 	t.sendMu.Lock()
 	defer t.sendMu.Unlock()
-	if cap(t.msgs) < len(rs) {
-		t.msgs = make([]ipv4.Message, len(rs))
+	if len(t.pkts) < len(rs) {
 		t.pkts = make([][echoLen]byte, len(rs))
-		t.addrs = make([]net.IPAddr, len(rs))
-		for i := range t.msgs {
-			t.msgs[i].Buffers = make([][]byte, 1)
-		}
+		t.out = make([]outMsg, 0, len(rs))
+		t.idx = make([]int, 0, len(rs))
 	}
 	var conns [4]*icmpConn // the distinct sockets of this batch, usually one or two
 	cs := conns[:0]
@@ -274,42 +274,31 @@ func (t *ICMP) SendBatch(rs []Request) {
 		}
 	}
 	for _, c := range cs {
-		ms := t.msgs[:0]
-		idx := make([]int, 0, 64)
+		out, idx := t.out[:0], t.idx[:0]
 		for i := range rs {
 			e, ok := rs[i].EP.(*icmpEndpoint)
 			if !ok || e.c != c {
 				continue
 			}
-			j := len(ms)
-			ms = ms[:j+1]
-			t.echo(&t.pkts[j], e.v6, rs[i].ID, rs[i].Seq)
-			t.addrs[j] = net.IPAddr{IP: rs[i].Dst.AsSlice(), Zone: rs[i].Dst.Zone()}
-			ms[j].Buffers[0] = t.pkts[j][:]
-			ms[j].OOB = e.oob
-			ms[j].Addr = &t.addrs[j]
+			pkt := &t.pkts[len(out)]
+			t.echo(pkt, e.v6, rs[i].ID, rs[i].Seq)
+			out = append(out, outMsg{pkt: pkt[:], dst: rs[i].Dst, oob: e.oob})
 			idx = append(idx, i)
 		}
-		write := c.writeBatch()
-		for len(ms) > 0 {
-			n, err := write(ms, 0)
-			if err != nil {
-				// The first one failed: a miss; go on with the rest.
-				rs[idx[0]].Err = err
-				n = 1
-			} else if n <= 0 {
-				n = len(ms) // cannot happen; never loop for ever
-			}
-			ms, idx = ms[n:], idx[n:]
+		c.write(&t.sys, out)
+		for j, o := range out {
+			rs[idx[j]].Err = o.err
+			out[j] = outMsg{}
 		}
 	}
 }
 
-func (c *icmpConn) writeBatch() func([]ipv4.Message, int) (int, error) {
-	if c.p6 != nil {
-		return c.p6.WriteBatch
-	}
-	return c.p4.WriteBatch
+// outMsg is one request for a socket's write.
+type outMsg struct {
+	pkt []byte
+	dst netip.Addr
+	oob []byte // the source, where the socket is shared
+	err error  // set by write
 }
 
 // echo writes echo request seq with identifier id into b.
@@ -328,79 +317,36 @@ func (t *ICMP) echo(b *[echoLen]byte, v6 bool, id uint16, seq uint64) {
 	}
 }
 
-// readBatch is how many messages one read takes at most: the replies to
-// a wake-up's requests arrive together.
+// readBatchSize is how many messages one read takes at most: the
+// replies to a wake-up's requests arrive together.
 const readBatchSize = 32
 
-// read passes every echo reply carrying the transport's token to the
-// endpoint of the address it was sent to until the socket is closed. It
-// reads up to readBatchSize queued messages per system call where the system
-// can (recvmmsg on Linux; one elsewhere).
-func (c *icmpConn) read() {
-	var readBatch func([]ipv4.Message, int) (int, error)
-	if c.key.v6 {
-		readBatch = c.p6.ReadBatch
-	} else {
-		readBatch = c.p4.ReadBatch
+// deliver hands reply b (an echo reply, with the IPv4 header on an IPv4
+// socket), received from from and addressed to dst, to the endpoints of
+// dst, if it is one of ours. On a bound socket dst is its address; on a
+// shared one the IP header's destination (IPv4) or IPV6_PKTINFO's (IPv6).
+// c.emu is held for reading.
+func (c *icmpConn) deliver(b []byte, from, dst netip.Addr, at time.Time) {
+	if c.key.bound.IsValid() {
+		dst = c.key.bound
+	} else if !c.key.v6 && len(b) >= 20 && b[0]>>4 == 4 {
+		dst = netip.AddrFrom4([4]byte(b[16:20]))
 	}
-	ms := make([]ipv4.Message, readBatchSize) // = ipv6.Message
-	for i := range ms {
-		ms[i].Buffers = [][]byte{make([]byte, 512)}
-		if c.key.v6 {
-			ms[i].OOB = ipv6.NewControlMessage(ipv6.FlagDst)
-		}
+	eps := c.eps[dst.WithZone("")]
+	if len(eps) == 0 {
+		return
 	}
-	errs := 0
-	var cm ipv6.ControlMessage
-	for {
-		n, err := readBatch(ms, 0)
-		at := time.Now()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			if errs++; errs%1000 == 1 {
-				c.t.Log.Warn("probe: reading ICMP", "bound", c.key.bound, "v6", c.key.v6, "err", err, "errors", errs)
-			}
-			continue
+	if r, ok := eps[0].parse(b, from, at); ok {
+		for _, e := range eps {
+			e.recv(r)
 		}
-		c.emu.RLock()
-		for _, m := range ms[:n] {
-			from, ok := m.Addr.(*net.IPAddr)
-			if !ok {
-				continue
-			}
-			b := m.Buffers[0][:m.N]
-			var dst netip.Addr
-			switch {
-			case c.key.bound.IsValid():
-				dst = c.key.bound
-			case c.key.v6:
-				cm = ipv6.ControlMessage{}
-				if cm.Parse(m.OOB[:m.NN]) == nil {
-					dst, _ = netip.AddrFromSlice(cm.Dst)
-				}
-			case len(b) >= 20 && b[0]>>4 == 4:
-				dst = netip.AddrFrom4([4]byte(b[16:20]))
-			}
-			eps := c.eps[dst.WithZone("")]
-			if len(eps) == 0 {
-				continue
-			}
-			if r, ok := eps[0].parse(b, from, at); ok {
-				for _, e := range eps {
-					e.recv(r)
-				}
-			}
-		}
-		c.emu.RUnlock()
 	}
 }
 
 // parse returns the echo reply in b, if it is one of ours. A raw IPv4
 // socket hands over the IP header too (ICMP starts with a type, never with
 // version 4).
-func (e *icmpEndpoint) parse(b []byte, from *net.IPAddr, at time.Time) (Reply, bool) {
+func (e *icmpEndpoint) parse(b []byte, from netip.Addr, at time.Time) (Reply, bool) {
 	want := byte(ipv4.ICMPTypeEchoReply)
 	if e.v6 {
 		want = byte(ipv6.ICMPTypeEchoReply)
@@ -418,11 +364,10 @@ func (e *icmpEndpoint) parse(b []byte, from *net.IPAddr, at time.Time) (Reply, b
 	if uint16(seq) != binary.BigEndian.Uint16(b[6:]) {
 		return Reply{}, false
 	}
-	a, ok := netip.AddrFromSlice(from.IP)
-	if !ok {
+	if !from.IsValid() {
 		return Reply{}, false
 	}
-	return Reply{From: a.Unmap().WithZone(from.Zone), ID: binary.BigEndian.Uint16(b[4:]), Seq: seq, At: at}, true
+	return Reply{From: from.Unmap(), ID: binary.BigEndian.Uint16(b[4:]), Seq: seq, At: at}, true
 }
 
 // Close implements Endpoint: it waits until the endpoint's recv is no
