@@ -147,9 +147,13 @@ func (sl *scaleLab) noReply(ctx context.Context, b *testing.B) bool {
 }
 
 // measureCPU runs b's loop, one window per iteration, and reports the
-// process's CPU time (user + system, getrusage) per second of wall clock.
+// process's CPU time (user + system, getrusage) per second of wall clock
+// and its heap allocations per second (the whole process: the test's
+// observation recorder too).
 func measureCPU(b *testing.B, window time.Duration, name string) {
 	stop := profile(b, name)
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
 	u0, s0 := rusageSplit()
 	t0 := time.Now()
 	for b.Loop() {
@@ -157,7 +161,9 @@ func measureCPU(b *testing.B, window time.Duration, name string) {
 	}
 	u1, s1 := rusageSplit()
 	wall := time.Since(t0)
+	runtime.ReadMemStats(&m1)
 	stop()
+	b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/wall.Seconds(), "allocs/s")
 	user, sys := u1-u0, s1-s0
 	b.ReportMetric(100*(user+sys).Seconds()/wall.Seconds(), "cpu%")
 	b.ReportMetric(100*user.Seconds()/wall.Seconds(), "user%")
