@@ -43,11 +43,22 @@ type mmsghdr struct {
 	n   uint32
 }
 
-// sendBufs are the buffers of one sendmmsg, reused.
+// sendBufs are the buffers of one sendmmsg and its call's arguments and
+// results, reused: sending allocates nothing.
 type sendBufs struct {
 	hdrs  []mmsghdr
 	iovs  []unix.Iovec
 	names []unix.RawSockaddrInet6 // or RawSockaddrInet4, which is smaller
+
+	call     func(fd uintptr) bool // = sendmmsg, bound once
+	from, to int                   // hdrs[from:to]
+	sent     uintptr
+	errno    unix.Errno
+}
+
+func (sb *sendBufs) sendmmsg(fd uintptr) bool {
+	sb.sent, _, sb.errno = unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&sb.hdrs[sb.from])), uintptr(sb.to-sb.from), 0, 0, 0)
+	return true
 }
 
 // write sends out with as few sendmmsg calls as it takes: one, unless a
@@ -85,15 +96,13 @@ func (c *icmpConn) write(sb *sendBufs, out []outMsg) {
 			h.hdr.SetControllen(len(o.oob))
 		}
 	}
+	if sb.call == nil {
+		sb.call = sb.sendmmsg
+	}
 	for i := 0; i < n; {
-		var (
-			r     uintptr
-			errno unix.Errno
-		)
-		err := c.rc.Write(func(fd uintptr) bool {
-			r, _, errno = unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&sb.hdrs[i])), uintptr(n-i), 0, 0, 0)
-			return true
-		})
+		sb.from, sb.to = i, n
+		err := c.rc.Write(sb.call)
+		r, errno := sb.sent, sb.errno
 		switch {
 		case err != nil:
 			for j := i; j < n; j++ {

@@ -171,8 +171,11 @@ func measureCPU(b *testing.B, window time.Duration, name string) {
 	b.ReportMetric(0, "ns/op")
 }
 
-// profile starts a CPU profile into GWSTATED_PROFILE_DIR; the returned
-// func stops it and writes the goroutine profile.
+// profile starts a CPU profile into GWSTATED_PROFILE_DIR and records
+// every allocation; the returned func stops them and writes the CPU,
+// allocation (allocs-NAME; the window's are those not in allocs0-NAME:
+// go tool pprof -diff_base allocs0-NAME allocs-NAME) and goroutine
+// profiles.
 func profile(b *testing.B, name string) func() {
 	dir := os.Getenv("GWSTATED_PROFILE_DIR")
 	if dir == "" {
@@ -185,9 +188,22 @@ func profile(b *testing.B, name string) func() {
 	if err := pprof.StartCPUProfile(f); err != nil {
 		b.Fatal(err)
 	}
+	runtime.MemProfileRate = 1 // every allocation of the window
+	writeAllocs := func(file string) {
+		runtime.GC()
+		a, err := os.Create(filepath.Join(dir, file))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer a.Close()
+		_ = pprof.Lookup("allocs").WriteTo(a, 0)
+	}
+	writeAllocs("allocs0-" + name + ".pprof")
 	return func() {
 		pprof.StopCPUProfile()
 		f.Close()
+		writeAllocs("allocs-" + name + ".pprof")
+		runtime.MemProfileRate = 512 * 1024
 		g, err := os.Create(filepath.Join(dir, "goroutine-"+name+".txt"))
 		if err != nil {
 			b.Fatal(err)
