@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -20,20 +23,24 @@ import (
 
 // BenchmarkScale is the probing cost curve: process CPU time (getrusage,
 // user+sys, so other processes on the machine do not count) per second of
-// wall clock, and the goroutines the prober added, for 1, 4, 16 and 64
-// links × 4 targets at a 200 ms interval and at the bfd profile's 20 ms,
-// real ICMP from fw1's namespace to addresses on isp1's loopback. Each
-// link sends from an address of its own (64 sockets at 64 links), as on a
-// firewall with one uplink per link. One iteration is a 3 s window
-// (GWSTATED_SCALE_WINDOW):
+// wall clock, the goroutines the prober added, its sockets, the heap
+// allocations per second, and the echo requests and replies fw1's kernel
+// counted per second (sent/s, replies/s: what was really sent), for 1, 4,
+// 16 and 64 links × 4 targets at a 200 ms interval and at the bfd
+// profile's 20 ms, real ICMP from fw1's namespace to addresses on isp1's
+// loopback. Each link sends from an address of its own, as on a firewall
+// with one uplink per link. One iteration is a 3 s window
+// (GWSTATED_SCALE_WINDOW; docs/probing.md uses 5s):
 //
-//	go test -run '^$' -bench Scale -benchtime 1x ./probe/        (root)
+//	go test -run '^$' -bench '^BenchmarkScale(Floor)?$' -benchtime 1x ./probe/        (root)
 //
-// GWSTATED_PROFILE_DIR=dir writes CPU and goroutine profiles of each run
-// there. GWSTATED_SCALE_NOREPLY=1 has isp1 drop the requests on arrival
-// (after the links came up), to tell the cost of the lab's answering
-// namespace and of the replies from the rest: in the lab, the kernel
-// answers inside the prober's sendto.
+// BenchmarkScaleFloor (scale_floor_linux_test.go) is the same traffic
+// from a minimal sender: the floor this is compared with.
+// GWSTATED_PROFILE_DIR=dir writes CPU, allocation and goroutine profiles
+// of each run there. GWSTATED_SCALE_NOREPLY=1 has isp1 drop the requests
+// on arrival (after the links came up), to tell the cost of the lab's
+// answering namespace and of the replies from the rest: in the lab, the
+// kernel answers inside the prober's sendmmsg.
 func BenchmarkScale(b *testing.B) {
 	sl := startScaleLab(b)
 	ctx := context.Background()
@@ -66,7 +73,7 @@ func BenchmarkScale(b *testing.B) {
 				goroutines := runtime.NumGoroutine() - g0
 				noReply := sl.noReply(ctx, b)
 				t0 := time.Now()
-				measureCPU(b, sl.window, fmt.Sprintf("%v-%d", iv, n))
+				sl.measure(b, fmt.Sprintf("%v-%d", iv, n))
 				downs := 0
 				w.mu.Lock()
 				for _, s := range w.hist {
@@ -144,6 +151,53 @@ func (sl *scaleLab) noReply(ctx context.Context, b *testing.B) bool {
 	}
 	b.Cleanup(func() { _ = sl.l.Restore(ctx, "isp1") })
 	return true
+}
+
+// icmpCounters are fw1's kernel counters of echo requests sent and echo
+// replies received (/proc/net/snmp in its namespace): what was really
+// sent, whoever sent it.
+func (sl *scaleLab) icmpCounters(b *testing.B) (outEchos, inEchoReps uint64) {
+	out, err := exec.Command("ip", "netns", "exec", sl.l.Netns("fw1"), "cat", "/proc/net/snmp").Output()
+	if err != nil {
+		b.Fatalf("fw1's /proc/net/snmp: %v", err)
+	}
+	var names []string
+	for line := range strings.Lines(string(out)) {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "Icmp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, v := range f {
+			if i >= len(names) {
+				break
+			}
+			n, _ := strconv.ParseUint(v, 10, 64)
+			switch names[i] {
+			case "OutEchos":
+				outEchos = n
+			case "InEchoReps":
+				inEchoReps = n
+			}
+		}
+		break
+	}
+	return outEchos, inEchoReps
+}
+
+// measure is measureCPU plus the echo requests fw1 really sent and the
+// replies it received per second of the window (sent/s, replies/s).
+func (sl *scaleLab) measure(b *testing.B, name string) {
+	o0, i0 := sl.icmpCounters(b)
+	t0 := time.Now()
+	measureCPU(b, sl.window, name)
+	wall := time.Since(t0)
+	o1, i1 := sl.icmpCounters(b)
+	b.ReportMetric(float64(o1-o0)/wall.Seconds(), "sent/s")
+	b.ReportMetric(float64(i1-i0)/wall.Seconds(), "replies/s")
 }
 
 // measureCPU runs b's loop, one window per iteration, and reports the

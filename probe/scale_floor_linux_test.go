@@ -62,18 +62,14 @@ func BenchmarkScaleFloor(b *testing.B) {
 				slots := int(iv / grid)
 				noReply := sl.noReply(ctx, b)
 				ctx, cancel := context.WithCancel(ctx)
-				var sent, replies int
+				var replies int
 				var wg sync.WaitGroup
-				wg.Go(func() { sent, replies = floorSender(ctx, fds[:n], sl, grid, slots) })
+				wg.Go(func() { _, replies = floorSender(ctx, fds[:n], sl, grid, slots) })
 				time.Sleep(time.Second) // settle: the measurement window starts with the sender running
-				t0 := time.Now()
-				measureCPU(b, sl.window, fmt.Sprintf("floor-%v-%d", iv, n))
-				wall := time.Since(t0)
+				sl.measure(b, fmt.Sprintf("floor-%v-%d", iv, n))
 				cancel()
 				wg.Wait()
 				b.ReportMetric(float64(n*scalePerLink)*float64(time.Second/iv), "probes/s")
-				b.ReportMetric(float64(sent)/(wall+time.Second).Seconds(), "sent/s")
-				b.ReportMetric(float64(replies)/(wall+time.Second).Seconds(), "replies/s")
 				if !noReply && replies == 0 {
 					b.Error("no replies: the floor is not measuring the answering path")
 				}
