@@ -36,8 +36,8 @@ test:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./linkstate/ ./pfapply/ ./agent/
 	$(GO) test -run '^$$' -bench TargetObserve -benchmem ./probe/
-	# the probing cost curve (1-64 links x 4 targets, 200 ms and 20 ms; netns lab, root; skips otherwise)
-	$(GO) test -run '^$$' -bench '^BenchmarkScale$$' -benchtime 1x ./probe/
+	# the probing cost curve (1-64 links x 4 targets, 200 ms and 20 ms; netns lab, root; skips otherwise) and its floor (a minimal sender)
+	$(GO) test -run '^$$' -bench '^BenchmarkScale(Floor)?$$' -benchtime 1x ./probe/
 
 # The measurements for the report: verdict propagation and leader failover
 # on a three-member etcd, detection latency and 64-link load in the netns lab.

@@ -29,11 +29,13 @@
 //     one wake-up); each socket's receive goroutine feeds the replies in.
 //     emit is called with the state locked, so never concurrently; Seq
 //     increases by one per emitted Observation across the node.
-//   - Transport (transport.go) opens one Endpoint (socket) per source
-//     address — or per interface without one — and IP version, shared by
-//     every target probed from it; targets are told apart by echo
-//     identifier. ICMP (icmp.go) is the real one; tests use a fake one
-//     inside testing/synctest bubbles, which is the fake clock.
+//   - Transport (transport.go) opens one Endpoint per source address — or
+//     per interface without one — and IP version, shared by every target
+//     probed from it; targets are told apart by echo identifier. A
+//     Transport that is a BatchSender gets each wake-up's requests at once.
+//     ICMP (icmp.go, icmp_linux.go, icmp_other.go) is the real one; tests
+//     use a fake one inside testing/synctest bubbles, which is the fake
+//     clock.
 //
 // # Detection time
 //
@@ -70,36 +72,72 @@
 // share a socket between targets, to send on a caller's schedule or to
 // hand a reply to a caller's demultiplexer, so the transport now uses the
 // standard library's raw IP sockets and golang.org/x/net/ipv4, ipv6 for
-// the kernel ICMP filters directly (icmp.go, ~200 lines): 1 + (sockets)
-// goroutines, no read deadlines, each reply read once.
+// the kernel ICMP filters directly (icmp.go, icmp_linux.go): 1 + (sockets)
+// goroutines, no read deadlines, each reply read once (now 1 + one per IP
+// version on Linux: see Sockets and filters).
 //
 // # Sockets and filters
 //
-// Each socket is a raw ICMP socket bound to the source address, so it
-// receives only what is addressed to that address. An echo request carries
-// the target's identifier, the low 16 bits of its sequence number and a
-// payload of a per-process random token and the 64-bit sequence number;
-// the reader drops anything else (other pingers' replies, other ICMP
-// types). The kernel filters out everything but echo replies where it can:
-// ICMP6_FILTER (RFC 3542; Linux and the BSDs) and Linux's ICMP_FILTER for
-// IPv4. Without a filter (IPv4 on OpenBSD) the reader drops the rest
-// itself; the kernel filter is an optimisation, never the only path.
+// On Linux the ICMP transport opens one raw socket per IP version (two at
+// most), shared by every source: each request names its source address in
+// an IP_PKTINFO (IPv4) or IPV6_PKTINFO (IPv6) control message, and the
+// replies are told apart by the address they were sent to (the IPv4
+// header's destination; IPV6_PKTINFO on receive). Elsewhere (OpenBSD,
+// whose raw IPv4 sockets take no per-packet source: IP_SENDSRCADDR is for
+// UDP) it opens one socket per source address and IP version, bound to it,
+// so a socket receives only what is addressed to its address. Either way
+// an echo request carries the target's identifier, the low 16 bits of its
+// sequence number and a payload of a per-process random token and the
+// 64-bit sequence number; the reader drops anything else (other pingers'
+// replies, other ICMP types). The kernel filters out everything but echo
+// replies where it can: ICMP6_FILTER (RFC 3542; Linux and the BSDs) and
+// Linux's ICMP_FILTER for IPv4. Without a filter (IPv4 on OpenBSD) the
+// reader drops the rest itself; the kernel filter is an optimisation,
+// never the only path.
+//
+// Why one socket rather than one per source: with a socket per source the
+// Go runtime wakes each socket's goroutine for its own link's replies —
+// 320 wake-ups a second at 64 links × 200 ms, each with its system calls
+// and a trip through the scheduler — where one socket reads the replies to
+// a whole wake-up's requests with one recvmmsg, and one sendmmsg sends
+// them. The prober went from 65 goroutines to 2 (docs/probing.md).
+//
+// # System calls
+//
+// On Linux a wake-up's requests leave in one sendmmsg(2) and up to 32
+// replies are read with one recvmmsg(2), on non-blocking sockets, as raw
+// system calls (icmp_linux.go). A system call made through package
+// syscall tells the Go scheduler that it enters a system call; when the
+// process was idle, that wakes the runtime's sysmon thread, which then
+// polls every 20 µs for a millisecond or more before it backs off. At a
+// wake-up every few milliseconds that polling was 18% of the prober's CPU
+// samples (perf; docs/probing.md). Neither call can block; a read that
+// would block (EAGAIN) waits in the runtime's network poller as any
+// other. Elsewhere x/net's WriteBatch/ReadBatch make one sendmsg/recvmsg
+// per packet. The buffers are reused: sending and receiving allocate
+// nothing (BenchmarkScale's allocs/s at 64 × 4 at 200 ms are the
+// once-a-second heartbeat Observation of each link).
 //
 // # Source binding
 //
-// Each socket is bound to the link's source address —
+// Every request is sent from the link's source address —
 // nodes.<node>.probe_source.<link> for targets of its IP version, else the
-// first global address of the link's interface of the target's version — so
-// a probe carries that link's source address and pf's route-to rules (the
+// first global address of the link's interface of the target's version —
+// by the socket's bind (OpenBSD) or the request's PKTINFO (Linux, where
+// the route lookup then uses it as it would a bound address), so a probe
+// carries that link's source address and pf's route-to rules (the
 // pass-<link> anchors) send it out by that link; in the Linux lab, policy
-// routing plays that part. The interface itself is not forced (no
-// SO_BINDTODEVICE/IP_PKTINFO ifindex): that would be Linux-only. A socket
-// that cannot be opened (address gone) marks its targets down at once and
-// is retried with back-off (WithRetry, 1 s doubling to 30 s). EPERM/EACCES
-// is ErrNoPrivilege and stops Run: "run as root or grant CAP_NET_RAW; on
-// OpenBSD run as root". A failed send (no route) is a miss; after 64
-// failed sends in a row the socket is closed and opened again, its source
-// address resolved anew (the interface's address may have changed).
+// routing plays that part (TestICMPSourceBinding, TestICMPSharedSocket).
+// The interface itself is not forced (no SO_BINDTODEVICE; a PKTINFO
+// interface only for a link-local source). A source that cannot be
+// opened (address gone; on Linux, Open checks that the address can be
+// bound to, as the socket's own bind did) marks its targets down at once
+// and is retried with back-off (WithRetry, 1 s doubling to 30 s).
+// EPERM/EACCES is ErrNoPrivilege and stops Run: "run as root or grant
+// CAP_NET_RAW; on OpenBSD run as root". A failed send (no route, source
+// address gone) is a miss; after 64 failed sends in a row the source's
+// endpoint is closed and opened again, its source address resolved anew
+// (the interface's address may have changed).
 //
 // # Spreading the requests
 //
@@ -108,7 +146,7 @@
 // FNV hash of the link's name), and every target keeps its link's phase:
 // a link's requests leave together from its socket and their replies come
 // back together, so one wake-up of the receiving goroutine reads them all
-// (recvmmsg where the system has it, through x/net's ReadBatch). The
+// (recvmmsg on Linux). The
 // scheduler records requests as sent under the lock and makes the system
 // calls after releasing it, so receiving is never held up by sending. Two
 // nodes start at unrelated times, so they do not synchronise.
@@ -117,9 +155,10 @@
 //
 // WithNetns(path) opens each socket inside the namespace bound at path: a
 // goroutine locks its OS thread, setns(2)s into the namespace, resolves the
-// source address, opens the socket, setns(2)s back and unlocks; a socket
-// stays in the namespace it was created in. Should the way back fail, the
-// thread stays locked and dies with that goroutine. Everything else of the
-// process stays in its own namespace. The agent in the lab runs as a
-// separate process under `ip netns exec` instead and needs no option.
+// source address, checks it or opens the socket, setns(2)s back and
+// unlocks; a socket stays in the namespace it was created in. Should the
+// way back fail, the thread stays locked and dies with that goroutine.
+// Everything else of the process stays in its own namespace. The agent in
+// the lab runs as a separate process under `ip netns exec` instead and
+// needs no option.
 package probe

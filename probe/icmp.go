@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -17,9 +18,13 @@ import (
 	"golang.org/x/net/ipv6"
 )
 
-// ICMP is the real Transport: privileged (raw socket) ICMP echo, one
-// socket per source address and IP version, bound to that address. See the
-// package documentation for why this is not pro-bing.
+// ICMP is the real Transport: privileged (raw socket) ICMP echo. On Linux
+// it opens one socket per IP version, shared by every source: each request
+// carries its source address in an IP_PKTINFO/IPV6_PKTINFO control message
+// and a prober's requests due together leave in one sendmmsg(2). Elsewhere
+// (OpenBSD) it opens one socket per source address and IP version, bound to
+// that address. See the package documentation for why this is not
+// pro-bing.
 type ICMP struct {
 	// Netns, when set, is the path of a network namespace (Linux) in which
 	// the sockets are opened; see the package documentation.
@@ -28,6 +33,15 @@ type ICMP struct {
 
 	once  sync.Once
 	token [8]byte // in every request's payload: replies to other pingers are not ours
+
+	mu    sync.Mutex // guards conns and their refs
+	conns map[connKey]*icmpConn
+
+	sendMu sync.Mutex // guards the send buffers below
+	pkts   [][echoLen]byte
+	out    []outMsg
+	idx    []int
+	sys    sendBufs // the system's
 }
 
 // echo message layout: type, code, checksum, identifier, 16-bit sequence
@@ -38,12 +52,49 @@ const (
 	echoLen    = echoHeader + 16
 )
 
+// connKey names a socket: its IP version and, where sockets are not
+// shared, the address it is bound to.
+type connKey struct {
+	v6    bool
+	bound netip.Addr
+}
+
+// icmpConn is one raw socket and its receive goroutine, shared by the
+// endpoints of its key.
+type icmpConn struct {
+	t    *ICMP
+	key  connKey
+	conn *net.IPConn
+	rc   syscall.RawConn
+	p4   *ipv4.PacketConn
+	p6   *ipv6.PacketConn
+	refs int // under t.mu
+	wg   sync.WaitGroup
+
+	emu sync.RWMutex // held for reading while replies are handed out
+	eps map[netip.Addr][]*icmpEndpoint
+}
+
+// icmpEndpoint is one source: a handle on its socket.
+type icmpEndpoint struct {
+	t    *ICMP
+	c    *icmpConn
+	src  netip.Addr
+	v6   bool
+	oob  []byte // the source as a control message, where the socket is shared
+	recv func(Reply)
+	once sync.Once
+}
+
 // Open implements Transport.
 func (t *ICMP) Open(src Source, recv func(Reply)) (Endpoint, error) {
 	t.once.Do(func() { _, _ = rand.Read(t.token[:]) })
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	var (
-		conn *net.IPConn
 		addr netip.Addr
+		oob  []byte
+		c    *icmpConn
 	)
 	err := inNetns(t.Netns, t.Log, func() error {
 		a, err := sourceAddr(src)
@@ -54,23 +105,81 @@ func (t *ICMP) Open(src Source, recv func(Reply)) (Endpoint, error) {
 		if src.V6 {
 			network = "ip6:ipv6-icmp"
 		}
-		c, err := net.ListenIP(network, &net.IPAddr{IP: a.AsSlice(), Zone: a.Zone()})
-		if err != nil {
-			if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
-				err = fmt.Errorf("%w (%v)", ErrNoPrivilege, err)
-			}
-			return fmt.Errorf("link %s: ICMP socket on %v: %w", src.Link, a, err)
+		key := connKey{v6: src.V6}
+		if !shareSockets {
+			key.bound = a
 		}
-		conn, addr = c, a
+		listen := func(a netip.Addr) (*net.IPConn, error) {
+			c, err := net.ListenIP(network, &net.IPAddr{IP: a.AsSlice(), Zone: a.Zone()})
+			if err != nil {
+				if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
+					err = fmt.Errorf("%w (%v)", ErrNoPrivilege, err)
+				}
+				return nil, fmt.Errorf("link %s: ICMP socket on %v: %w", src.Link, a, err)
+			}
+			return c, nil
+		}
+		if shareSockets {
+			// The shared socket is not bound: check that the source can
+			// be bound to, as a socket of its own would have been.
+			probe, err := listen(a)
+			if err != nil {
+				return err
+			}
+			probe.Close()
+			ifindex := 0
+			if a.Zone() != "" {
+				ifi, err := net.InterfaceByName(a.Zone())
+				if err != nil {
+					return fmt.Errorf("link %s: source %v: %w", src.Link, a, err)
+				}
+				ifindex = ifi.Index
+			}
+			oob = srcControl(a, ifindex, src.V6)
+		}
+		addr, c = a, t.conns[key]
+		if c != nil {
+			return nil
+		}
+		bind := key.bound
+		if !bind.IsValid() {
+			bind = netip.IPv4Unspecified()
+			if src.V6 {
+				bind = netip.IPv6Unspecified()
+			}
+		}
+		conn, err := listen(bind)
+		if err != nil {
+			return err
+		}
+		c = &icmpConn{t: t, key: key, conn: conn, eps: map[netip.Addr][]*icmpEndpoint{}}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	e := &icmpEndpoint{t: t, conn: conn, src: addr, v6: src.V6, recv: recv}
-	e.filter()
-	e.wg.Go(e.read)
+	if t.conns[c.key] != c {
+		if t.conns == nil {
+			t.conns = map[connKey]*icmpConn{}
+		}
+		t.conns[c.key] = c
+		c.setup()
+		c.wg.Go(c.read)
+	}
+	c.refs++
+	e := &icmpEndpoint{t: t, c: c, src: addr, v6: src.V6, oob: oob, recv: recv}
+	k := addr.WithZone("")
+	c.emu.Lock()
+	c.eps[k] = append(c.eps[k], e)
+	c.emu.Unlock()
 	return e, nil
+}
+
+// Sockets is how many sockets the transport has open.
+func (t *ICMP) Sockets() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.conns)
 }
 
 // inNetns runs f with the calling goroutine's thread in the network
@@ -102,88 +211,134 @@ func inNetns(path string, log *slog.Logger, f func() error) error {
 	return <-done
 }
 
-type icmpEndpoint struct {
-	t    *ICMP
-	conn *net.IPConn
-	src  netip.Addr
-	v6   bool
-	recv func(Reply)
-	wg   sync.WaitGroup
-}
-
-// filter asks the kernel to pass echo replies only, where it can: ICMPv6
+// setup asks the kernel to pass echo replies only, where it can: ICMPv6
 // filters are standard (RFC 3542, Linux and the BSDs), the ICMPv4 one is
-// Linux's. Without one, read drops the other messages itself.
-func (e *icmpEndpoint) filter() {
+// Linux's. Without one, read drops the other messages itself. A shared
+// IPv6 socket also asks for each reply's destination (IPV6_PKTINFO), which
+// tells the endpoints apart; an IPv4 one finds it in the IP header.
+func (c *icmpConn) setup() {
+	c.rc, _ = c.conn.SyscallConn() // never fails for an open *net.IPConn
 	var err error
-	if e.v6 {
+	if c.key.v6 {
+		c.p6 = ipv6.NewPacketConn(c.conn)
 		var f ipv6.ICMPFilter
 		f.SetAll(true)
 		f.Accept(ipv6.ICMPTypeEchoReply)
-		err = ipv6.NewPacketConn(e.conn).SetICMPFilter(&f)
+		err = c.p6.SetICMPFilter(&f)
+		if !c.key.bound.IsValid() {
+			if cerr := c.p6.SetControlMessage(ipv6.FlagDst, true); cerr != nil {
+				c.t.Log.Warn("probe: no IPV6_PKTINFO on the shared ICMPv6 socket", "err", cerr)
+			}
+		}
 	} else {
+		c.p4 = ipv4.NewPacketConn(c.conn)
 		var f ipv4.ICMPFilter
 		f.SetAll(true)
 		f.Accept(ipv4.ICMPTypeEchoReply)
-		err = ipv4.NewPacketConn(e.conn).SetICMPFilter(&f)
+		err = c.p4.SetICMPFilter(&f)
 	}
 	if err != nil {
-		e.t.Log.Debug("probe: no kernel ICMP filter; filtering in the reader", "source", e.src, "err", err)
+		c.t.Log.Debug("probe: no kernel ICMP filter; filtering in the reader", "bound", c.key.bound, "v6", c.key.v6, "err", err)
 	}
 }
 
 // Send implements Endpoint.
 func (e *icmpEndpoint) Send(dst netip.Addr, id uint16, seq uint64) error {
-	var b [echoLen]byte
+	rs := [1]Request{{EP: e, Dst: dst, ID: id, Seq: seq}}
+	e.t.SendBatch(rs[:])
+	return rs[0].Err
+}
+
+// SendBatch implements BatchSender: the requests of each socket leave in
+// as few system calls as the system allows (one sendmmsg on Linux, one
+// sendmsg each elsewhere), without allocating once the buffers have grown
+// to the largest batch.
+func (t *ICMP) SendBatch(rs []Request) {
+	t.sendMu.Lock()
+	defer t.sendMu.Unlock()
+	if len(t.pkts) < len(rs) {
+		t.pkts = make([][echoLen]byte, len(rs))
+		t.out = make([]outMsg, 0, len(rs))
+		t.idx = make([]int, 0, len(rs))
+	}
+	var conns [4]*icmpConn // the distinct sockets of this batch, usually one or two
+	cs := conns[:0]
+	for i := range rs {
+		e, ok := rs[i].EP.(*icmpEndpoint)
+		if !ok {
+			rs[i].Err = rs[i].EP.Send(rs[i].Dst, rs[i].ID, rs[i].Seq)
+			continue
+		}
+		if !slices.Contains(cs, e.c) {
+			cs = append(cs, e.c)
+		}
+	}
+	for _, c := range cs {
+		out, idx := t.out[:0], t.idx[:0]
+		for i := range rs {
+			e, ok := rs[i].EP.(*icmpEndpoint)
+			if !ok || e.c != c {
+				continue
+			}
+			pkt := &t.pkts[len(out)]
+			t.echo(pkt, e.v6, rs[i].ID, rs[i].Seq)
+			out = append(out, outMsg{pkt: pkt[:], dst: rs[i].Dst, oob: e.oob})
+			idx = append(idx, i)
+		}
+		c.write(&t.sys, out)
+		for j, o := range out {
+			rs[idx[j]].Err = o.err
+			out[j] = outMsg{}
+		}
+	}
+}
+
+// outMsg is one request for a socket's write.
+type outMsg struct {
+	pkt []byte
+	dst netip.Addr
+	oob []byte // the source, where the socket is shared
+	err error  // set by write
+}
+
+// echo writes echo request seq with identifier id into b.
+func (t *ICMP) echo(b *[echoLen]byte, v6 bool, id uint16, seq uint64) {
+	*b = [echoLen]byte{}
 	b[0] = byte(ipv4.ICMPTypeEcho)
-	if e.v6 {
+	if v6 {
 		b[0] = byte(ipv6.ICMPTypeEchoRequest)
 	}
 	binary.BigEndian.PutUint16(b[4:], id)
 	binary.BigEndian.PutUint16(b[6:], uint16(seq))
-	copy(b[8:], e.t.token[:])
+	copy(b[8:], t.token[:])
 	binary.BigEndian.PutUint64(b[16:], seq)
-	if !e.v6 { // the kernel computes the ICMPv6 checksum
+	if !v6 { // the kernel computes the ICMPv6 checksum
 		binary.BigEndian.PutUint16(b[2:], checksum(b[:]))
 	}
-	_, err := e.conn.WriteToIP(b[:], &net.IPAddr{IP: dst.AsSlice(), Zone: dst.Zone()})
-	return err
 }
 
-// read passes every echo reply carrying the transport's token to recv
-// until the socket is closed. It reads up to 8 queued messages per system
-// call where the system can (recvmmsg on Linux; one elsewhere): a link's
-// targets are probed together, so their replies arrive together.
-func (e *icmpEndpoint) read() {
-	readBatch := ipv4.NewPacketConn(e.conn).ReadBatch
-	if e.v6 {
-		readBatch = ipv6.NewPacketConn(e.conn).ReadBatch
+// readBatchSize is how many messages one read takes at most: the
+// replies to a wake-up's requests arrive together.
+const readBatchSize = 32
+
+// deliver hands reply b (an echo reply, with the IPv4 header on an IPv4
+// socket), received from from and addressed to dst, to the endpoints of
+// dst, if it is one of ours. On a bound socket dst is its address; on a
+// shared one the IP header's destination (IPv4) or IPV6_PKTINFO's (IPv6).
+// c.emu is held for reading.
+func (c *icmpConn) deliver(b []byte, from, dst netip.Addr, at time.Time) {
+	if c.key.bound.IsValid() {
+		dst = c.key.bound
+	} else if !c.key.v6 && len(b) >= 20 && b[0]>>4 == 4 {
+		dst = netip.AddrFrom4([4]byte(b[16:20]))
 	}
-	ms := make([]ipv4.Message, 8) // = ipv6.Message
-	for i := range ms {
-		ms[i].Buffers = [][]byte{make([]byte, 1500)}
+	eps := c.eps[dst.WithZone("")]
+	if len(eps) == 0 {
+		return
 	}
-	errs := 0
-	for {
-		n, err := readBatch(ms, 0)
-		at := time.Now()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			if errs++; errs%1000 == 1 {
-				e.t.Log.Warn("probe: reading ICMP", "source", e.src, "err", err, "errors", errs)
-			}
-			continue
-		}
-		for _, m := range ms[:n] {
-			from, ok := m.Addr.(*net.IPAddr)
-			if !ok {
-				continue
-			}
-			if r, ok := e.parse(m.Buffers[0][:m.N], from, at); ok {
-				e.recv(r)
-			}
+	if r, ok := eps[0].parse(b, from, at); ok {
+		for _, e := range eps {
+			e.recv(r)
 		}
 	}
 }
@@ -191,7 +346,7 @@ func (e *icmpEndpoint) read() {
 // parse returns the echo reply in b, if it is one of ours. A raw IPv4
 // socket hands over the IP header too (ICMP starts with a type, never with
 // version 4).
-func (e *icmpEndpoint) parse(b []byte, from *net.IPAddr, at time.Time) (Reply, bool) {
+func (e *icmpEndpoint) parse(b []byte, from netip.Addr, at time.Time) (Reply, bool) {
 	want := byte(ipv4.ICMPTypeEchoReply)
 	if e.v6 {
 		want = byte(ipv6.ICMPTypeEchoReply)
@@ -209,17 +364,38 @@ func (e *icmpEndpoint) parse(b []byte, from *net.IPAddr, at time.Time) (Reply, b
 	if uint16(seq) != binary.BigEndian.Uint16(b[6:]) {
 		return Reply{}, false
 	}
-	a, ok := netip.AddrFromSlice(from.IP)
-	if !ok {
+	if !from.IsValid() {
 		return Reply{}, false
 	}
-	return Reply{From: a.Unmap().WithZone(from.Zone), ID: binary.BigEndian.Uint16(b[4:]), Seq: seq, At: at}, true
+	return Reply{From: from.Unmap(), ID: binary.BigEndian.Uint16(b[4:]), Seq: seq, At: at}, true
 }
 
-// Close implements Endpoint.
+// Close implements Endpoint: it waits until the endpoint's recv is no
+// longer called, and closes the socket (waiting for its receive
+// goroutine) when it was the socket's last endpoint.
 func (e *icmpEndpoint) Close() error {
-	err := e.conn.Close()
-	e.wg.Wait()
+	var err error
+	e.once.Do(func() {
+		c, t := e.c, e.t
+		k := e.src.WithZone("")
+		c.emu.Lock()
+		c.eps[k] = slices.DeleteFunc(c.eps[k], func(x *icmpEndpoint) bool { return x == e })
+		if len(c.eps[k]) == 0 {
+			delete(c.eps, k)
+		}
+		c.emu.Unlock()
+		t.mu.Lock()
+		c.refs--
+		last := c.refs == 0
+		if last {
+			delete(t.conns, c.key)
+		}
+		t.mu.Unlock()
+		if last {
+			err = c.conn.Close()
+			c.wg.Wait()
+		}
+	})
 	return err
 }
 

@@ -96,6 +96,7 @@ type Prober struct {
 	closed  bool          // Run is ending: replies are dropped
 	results []Result
 	outbox  []outgoing // requests recorded as sent, to be sent once mu is released
+	batch   []Request  // the scheduler's buffer for a BatchSender (not under mu)
 }
 
 // outgoing is a request the scheduler sends outside the lock, so that the
@@ -255,9 +256,16 @@ func (p *Prober) Specs() []Spec {
 	return specs
 }
 
-// Sockets is how many endpoints (sockets) the prober uses: one per source
-// address (or interface without one) and IP version.
-func (p *Prober) Sockets() int { return len(p.sources) }
+// Sockets is how many sockets the prober has open: with the ICMP
+// transport on Linux one per IP version in use, elsewhere one per source
+// address (or interface without one) and IP version; with a transport
+// that does not count them, the number of sources.
+func (p *Prober) Sockets() int {
+	if c, ok := p.tr.(interface{ Sockets() int }); ok {
+		return c.Sockets()
+	}
+	return len(p.sources)
+}
 
 // Snapshot returns the last emitted Observation of every link.
 func (p *Prober) Snapshot() map[string]linkstate.Observation {
@@ -445,9 +453,23 @@ func (p *Prober) due(now time.Time) error {
 func (p *Prober) send(out []outgoing, now time.Time) {
 	var failed []outgoing
 	var errs []error
-	for _, o := range out {
+	bs, batch := p.tr.(BatchSender)
+	if batch {
+		p.batch = p.batch[:0]
+		for _, o := range out {
+			p.batch = append(p.batch, Request{EP: o.ep, Dst: o.t.r.specs[o.t.j].Target, ID: o.t.id, Seq: o.seq})
+		}
+		bs.SendBatch(p.batch)
+	}
+	for i, o := range out {
 		spec := &o.t.r.specs[o.t.j]
-		if err := o.ep.Send(spec.Target, o.t.id, o.seq); err != nil {
+		var err error
+		if batch {
+			err, p.batch[i] = p.batch[i].Err, Request{}
+		} else {
+			err = o.ep.Send(spec.Target, o.t.id, o.seq)
+		}
+		if err != nil {
 			p.log.Debug("probe send failed", "link", spec.Link, "target", spec.Target, "err", err)
 			failed = append(failed, o)
 			errs = append(errs, err)

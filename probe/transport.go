@@ -51,7 +51,24 @@ type Transport interface {
 	Open(src Source, recv func(Reply)) (Endpoint, error)
 }
 
-// Endpoint is one source's socket.
+// BatchSender is implemented by a Transport that sends many requests with
+// one system call: the prober hands it each wake-up's requests at once.
+// SendBatch sets each request's Err (a failed request is a miss, as from
+// Endpoint.Send); EP is an Endpoint the transport opened.
+type BatchSender interface {
+	SendBatch(rs []Request)
+}
+
+// Request is one echo request of a batch.
+type Request struct {
+	EP  Endpoint
+	Dst netip.Addr
+	ID  uint16
+	Seq uint64
+	Err error
+}
+
+// Endpoint is one source: a socket of its own, or a share of one.
 type Endpoint interface {
 	// Send sends echo request seq with identifier id to dst. An error
 	// (no route, ...) makes the request a miss.

@@ -1,0 +1,99 @@
+//go:build !linux
+
+package probe
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"time"
+
+	"golang.org/x/net/ipv4"
+)
+
+// shareSockets: elsewhere (OpenBSD) each source has a raw socket of its
+// own, bound to its address. OpenBSD's raw IPv4 sockets take no source
+// address per packet (IP_SENDSRCADDR is for UDP), and binding works
+// everywhere.
+const shareSockets = false
+
+// srcControl is not needed where sockets are bound.
+func srcControl(netip.Addr, int, bool) []byte { return nil }
+
+// sendBufs are the buffers of one batch, reused.
+type sendBufs struct {
+	msgs  []ipv4.Message // = ipv6.Message
+	addrs []net.IPAddr
+}
+
+// write sends out, one sendmsg each (x/net's WriteBatch outside Linux).
+func (c *icmpConn) write(sb *sendBufs, out []outMsg) {
+	if len(sb.msgs) < len(out) {
+		sb.msgs = make([]ipv4.Message, len(out))
+		sb.addrs = make([]net.IPAddr, len(out))
+		for i := range sb.msgs {
+			sb.msgs[i].Buffers = make([][]byte, 1)
+		}
+	}
+	ms := sb.msgs[:len(out)]
+	for i, o := range out {
+		sb.addrs[i] = net.IPAddr{IP: o.dst.AsSlice(), Zone: o.dst.Zone()}
+		ms[i].Buffers[0], ms[i].OOB, ms[i].Addr = o.pkt, o.oob, &sb.addrs[i]
+	}
+	write := c.p4.WriteBatch
+	if c.key.v6 {
+		write = c.p6.WriteBatch
+	}
+	for i := 0; i < len(ms); {
+		n, err := write(ms[i:], 0)
+		if err != nil {
+			out[i].err = err
+			n = 1
+		} else if n <= 0 {
+			n = len(ms) - i // cannot happen; never loop for ever
+		}
+		i += n
+	}
+}
+
+// read passes every echo reply carrying the transport's token to the
+// endpoints of its socket until the socket is closed.
+func (c *icmpConn) read() {
+	var readBatch func([]ipv4.Message, int) (int, error)
+	if c.key.v6 {
+		readBatch = c.p6.ReadBatch
+	} else {
+		readBatch = c.p4.ReadBatch
+	}
+	ms := make([]ipv4.Message, readBatchSize)
+	for i := range ms {
+		ms[i].Buffers = [][]byte{make([]byte, 512)}
+	}
+	errs := 0
+	for {
+		n, err := readBatch(ms, 0)
+		at := time.Now()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if errs++; errs%1000 == 1 {
+				c.t.Log.Warn("probe: reading ICMP", "bound", c.key.bound, "v6", c.key.v6, "err", err, "errors", errs)
+			}
+			continue
+		}
+		c.emu.RLock()
+		for _, m := range ms[:n] {
+			from, ok := m.Addr.(*net.IPAddr)
+			if !ok {
+				continue
+			}
+			a, ok := netip.AddrFromSlice(from.IP)
+			if !ok {
+				continue
+			}
+			c.deliver(m.Buffers[0][:m.N], a.Unmap().WithZone(from.Zone), netip.Addr{}, at)
+		}
+		c.emu.RUnlock()
+	}
+}
