@@ -8,6 +8,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	crand "crypto/rand"
 	"encoding/binary"
@@ -27,8 +28,15 @@ func main() {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
 		os.Exit(2)
 	}
-	fmt.Printf("chaos: seed %d (replay with CHAOS_SEED=%d), duration %v\n", seed, seed, dur)
-	rep, err := run(ctx, seed, dur, os.Stdout)
+	fmt.Printf("chaos: seed %d (replay with CHAOS_SEED=%d), duration %v, lab %s\n", seed, seed, dur, cmp.Or(os.Getenv("CHAOS_LAB"), "linux"))
+	labKind := os.Getenv("CHAOS_LAB")
+	switch labKind {
+	case "", "linux", "dir":
+	default:
+		fmt.Fprintf(os.Stderr, "chaos: CHAOS_LAB=%q: want linux (default) or dir\n", labKind)
+		os.Exit(2)
+	}
+	rep, err := run(ctx, Options{Seed: seed, Duration: dur, Lab: labKind}, os.Stdout)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
 		os.Exit(2)
