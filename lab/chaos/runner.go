@@ -337,8 +337,16 @@ func (r *runner) loop(sched []Fault, dur time.Duration) {
 				lastEnd, convergedSince = now, false
 			}
 		}
-		if now >= dur {
-			return
+		if now >= dur && len(ends) == 0 {
+			// the run is over once the last fault's convergence was
+			// checked (or the bound passed without it)
+			switch {
+			case lastEnd < 0 || convergedSince:
+				return
+			case now-lastEnd > r.rep.Bound:
+				r.violate("not converged %v after the last fault ended (bound %v), at the end of the run", (now - lastEnd).Round(time.Second), r.rep.Bound)
+				return
+			}
 		}
 		if !got {
 			continue
