@@ -1,8 +1,13 @@
-// Command chaos (make chaos; root) runs the dir-backend lab cluster (fw1,
-// fw2, witness; separate etcd members) under a seeded random fault
-// schedule and checks the invariants of issue 15 all the time. The seed is
-// printed; CHAOS_SEED replays a schedule, CHAOS_DURATION sets the length
-// (default 10m), CHAOS_OUT writes the summary table (markdown) to a file.
+// Command chaos (make chaos; root) runs the lab cluster (fw1, fw2,
+// witness; separate etcd members) under a seeded random fault schedule and
+// checks the invariants of issue 15 all the time. By default it is the
+// real-traffic Linux lab (dataplane: nft, keepalived VRRP on the LAN, a
+// traffic client sending UDP flows and TCP connections through the pair
+// for the whole run: invariant 6); CHAOS_LAB=dir runs the dir-backend lab
+// (no data plane, no traffic). The seed is printed; CHAOS_SEED replays a
+// schedule, CHAOS_DURATION sets the length (default 10m), CHAOS_OUT writes
+// the summary table (markdown) to a file. TestChaos runs 2 minutes of it
+// in `make test`.
 // Exit status 0: no invariant violated; 1: violations (listed); 2: the
 // lab could not run.
 package main
