@@ -213,6 +213,13 @@ func run(ctx context.Context, o Options, w io.Writer) (*Report, error) {
 	})
 	fmt.Fprintf(w, "chaos: convergence bound %v (probe %v×%d + %v, 2×session TTL %v, push-pull %v, dial %v, slack 5s)\n",
 		bound, p.Interval, max(p.Fall, p.Rise), p.Timeout, cfg.Cluster.Etcd.SessionTTL, g.PushPullInterval, cfg.Cluster.Etcd.DialTimeout)
+	if linux {
+		fmt.Fprintf(w, "chaos: invariant 6 counts every datagram the %d UDP flows (%d/s each) lose, except in a gap that overlaps (±%v) "+
+			"a fault of the flow's own link (cut, loss burst, drain; a one-sided cut only when it hits the carrying firewall), "+
+			"a verdict change of that link (from its audit record until %v later, or %v after a stopped, killed or cut-off firewall is back), "+
+			"or a move of the LAN gateway (VRRP, polled every 200 ms)\n",
+			chaosTraffic.Flows, chaosTraffic.Rate, lossMargin, applyGrace, applyGrace)
+	}
 	fmt.Fprintf(w, "chaos: %d faults:\n", len(sched))
 	for _, f := range sched {
 		fmt.Fprintln(w, "  "+f.String())
