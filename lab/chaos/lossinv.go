@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"gwstated/lab/traffic"
@@ -61,7 +62,8 @@ type LossCheck struct {
 func CheckLoss(flows []traffic.FlowReport, link, gateway []Window, fwOf func(string) string, margin time.Duration) LossCheck {
 	c := LossCheck{Flows: len(flows), LostExcused: map[string]uint64{}, GapsExcused: map[string]int{}}
 	for _, f := range flows {
-		had := len(c.Violations)
+		var counted []string
+		var flowLost uint64
 		c.Sent += f.Sent
 		c.Lost += f.Lost
 		if len(f.Segments) == 0 {
@@ -85,20 +87,27 @@ func CheckLoss(flows []traffic.FlowReport, link, gateway []Window, fwOf func(str
 				continue
 			}
 			c.LostCounted += g.Lost
+			flowLost += g.Lost
 			c.LongestGap = max(c.LongestGap, g.Duration)
-			v := fmt.Sprintf("flow %d on %s via %s lost %d datagrams sent %s–%s (%v)", f.Flow, on.ISP, orUnknown(fw),
-				g.Lost, g.From.Format("15:04:05.000"), g.To.Format("15:04:05.000"), g.Duration.Round(time.Millisecond))
+			v := fmt.Sprintf("%d on %s via %s sent %s–%s (%v)", g.Lost, on.ISP, orUnknown(fw),
+				g.From.Format("15:04:05.000"), g.To.Format("15:04:05.000"), g.Duration.Round(time.Millisecond))
 			switch {
 			case g.Open:
-				v += ", and never resumed"
+				v += ", never resumed"
 			case before != nil && after != nil && (before.ISP != after.ISP || before.Source != after.Source):
 				v += fmt.Sprintf(", then moved to %s via %s", after.ISP, orUnknown(fwOf(after.Source)))
 			}
-			c.Violations = append(c.Violations, v)
+			counted = append(counted, v)
 		}
-		if len(c.Violations) == had {
+		if len(counted) == 0 {
 			c.FlowsClean++
+			continue
 		}
+		v := fmt.Sprintf("flow %d lost %d datagrams on a link that stayed up, in %d gaps: %s", f.Flow, flowLost, len(counted), strings.Join(counted[:min(3, len(counted))], "; "))
+		if len(counted) > 3 {
+			v += fmt.Sprintf("; and %d more gaps", len(counted)-3)
+		}
+		c.Violations = append(c.Violations, v)
 	}
 	return c
 }
@@ -110,15 +119,18 @@ func orUnknown(s string) string {
 	return s
 }
 
-// around returns the segments received just before and just after gap g
-// (nil at the head or the tail).
+// around returns the segments that hold the datagrams received just
+// before and just after gap g (nil at the head or the tail): a segment is
+// a run of one ISP and NAT source, so a gap inside it has the same
+// segment on both sides.
 func around(segs []traffic.Segment, g traffic.Gap) (before, after *traffic.Segment) {
+	head := len(segs) > 0 && g.From.Before(segs[0].From)
 	for i := range segs {
 		s := &segs[i]
-		if !s.To.After(g.From) {
+		if !head && !s.From.After(g.From) && !g.From.After(s.To) {
 			before = s
 		}
-		if after == nil && !s.From.Before(g.To) && !g.Open {
+		if after == nil && !g.Open && !s.From.After(g.To) && !g.To.After(s.To) {
 			after = s
 		}
 	}

@@ -81,14 +81,28 @@ func TestCheckLoss(t *testing.T) {
 			}
 		})
 	}
+	// Gaps inside one segment (a loss burst does not change the ISP or the
+	// source): the segment is on both sides; no move.
+	inside := traffic.FlowReport{Flow: 13, Sent: 1000, Lost: 3, Segments: []traffic.Segment{seg("isp1", "a1", 0, 90)},
+		Gaps: []traffic.Gap{{From: at(12), To: at(12.1), Duration: 100 * time.Millisecond, Lost: 2}, {From: at(70), To: at(70.05), Duration: 50 * time.Millisecond, Lost: 1}}}
+	c := CheckLoss([]traffic.FlowReport{inside}, link, gateway, fwOfTest, time.Second)
+	if c.LostExcused["link fault"] != 2 || c.LostCounted != 1 || len(c.Violations) != 1 || strings.Contains(c.Violations[0], "moved") {
+		t.Errorf("gaps inside a segment: excused %v, counted %d, %v", c.LostExcused, c.LostCounted, c.Violations)
+	}
+	// A head gap: the first segment is after it.
+	head := traffic.FlowReport{Flow: 14, Sent: 1000, Lost: 5, Segments: []traffic.Segment{seg("isp1", "a1", 15, 90)},
+		Gaps: []traffic.Gap{{From: at(14), To: at(15), Duration: time.Second, Lost: 5}}}
+	if c := CheckLoss([]traffic.FlowReport{head}, link, gateway, fwOfTest, time.Second); c.LostExcused["link fault"] != 5 {
+		t.Errorf("head gap during the isp1 cut: %+v", c)
+	}
 	// A flow with no echo at all is a violation.
-	c := CheckLoss([]traffic.FlowReport{{Flow: 12, Sent: 50, Lost: 50}}, nil, nil, fwOfTest, time.Second)
+	c = CheckLoss([]traffic.FlowReport{{Flow: 12, Sent: 50, Lost: 50}}, nil, nil, fwOfTest, time.Second)
 	if len(c.Violations) != 1 || !strings.Contains(c.Violations[0], "no echo") {
 		t.Errorf("silent flow: %v", c.Violations)
 	}
 	// Violations name the flow, its link and firewall, and a move.
 	c = CheckLoss([]traffic.FlowReport{cases[8].f}, link, gateway, fwOfTest, time.Second)
-	if len(c.Violations) != 1 || !strings.Contains(c.Violations[0], "flow 9 on isp1 via fw1 lost 4") || !strings.Contains(c.Violations[0], "moved to isp2") {
+	if len(c.Violations) != 1 || !strings.Contains(c.Violations[0], "flow 9 lost 4 datagrams") || !strings.Contains(c.Violations[0], "4 on isp1 via fw1") || !strings.Contains(c.Violations[0], "moved to isp2") {
 		t.Errorf("violation text: %v", c.Violations)
 	}
 }
