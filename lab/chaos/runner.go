@@ -643,6 +643,9 @@ func (r *runner) sample() {
 		}
 		rss := procRSS(p.Pid())
 		gor := r.goroutines(n)
+		if rss == 0 || gor == 0 {
+			continue // not read (the metrics request timed out on a loaded host): keep the last reading
+		}
 		r.mu.Lock()
 		old, has := r.rep.RSS[n]
 		if !has {
