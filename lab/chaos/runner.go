@@ -74,7 +74,6 @@ type runner struct {
 	start      time.Time
 	rep        *Report
 	links      []string
-	orig       []byte            // the config file as written
 	gwctl      string            // gwctl binary
 	status     string            // a copy of the config for gwctl status (HUP faults replace the agents' file)
 	linux      bool              // the real-traffic lab (nft, keepalived, traffic)
@@ -178,7 +177,7 @@ func run(ctx context.Context, o Options, w io.Writer) (*Report, error) {
 	g := cfg.Gossip()
 	bound := Bound(p.Interval, p.Timeout, p.Fall, p.Rise, cfg.Cluster.Etcd.SessionTTL, g.PushPullInterval, cfg.Cluster.Etcd.DialTimeout, 5*time.Second)
 	r := &runner{
-		ctx: ctx, l: l, c: c, w: w, start: time.Now(), orig: orig,
+		ctx: ctx, l: l, c: c, w: w, start: time.Now(),
 		gwctl: bins.Gwctl, status: filepath.Join(tmp, "status.yaml"), linux: linux,
 		configs: map[string][]byte{}, render: map[string]string{}, hashes: map[string]string{}, trafficBin: trafficBin,
 		rep: &Report{Seed: seed, Duration: dur, Bound: bound, Faults: map[Kind]int{}, Lab: map[bool]string{true: "linux", false: "dir"}[linux],
