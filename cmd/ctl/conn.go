@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"gwstated/cluster"
@@ -115,7 +116,41 @@ func (f *connFlags) open(ctx context.Context) (*conn, error) {
 func (c *conn) Close() error { return c.cli.Close() }
 
 // request returns a context for one etcd request, bounded by --timeout.
+// The request requires an etcd leader: a member cut off from the leader
+// while the others keep their quorum (a split of the sync segment) keeps
+// answering on its client port, but would hold a linearizable read until
+// the timeout; with the requirement it refuses at once ("no leader",
+// Unavailable) and the client retries a read on the next endpoint. A write
+// it refuses fails at once with that error instead of a timeout.
 func (c *conn) request(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(clientv3.WithRequireLeader(ctx), c.timeout)
+}
+
+// retryNoLeader runs read until it gets an answer other than "no leader"
+// or ctx ends. The etcd client retries a Get that a leaderless member
+// refused on the next endpoint itself, but not a transaction (read-only
+// ones included): gwctl does, every 25 ms, each attempt going to the next
+// endpoint of the client's round robin. A refusal changed nothing, so
+// trying again is safe.
+func retryNoLeader[T any](ctx context.Context, read func(context.Context) (T, error)) (T, error) {
+	for {
+		v, err := read(ctx)
+		if !errors.Is(err, rpctypes.ErrNoLeader) {
+			return v, err
+		}
+		t := time.NewTimer(25 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return v, err
+		case <-t.C:
+		}
+	}
+}
+
+// memberRequest is request for a question one member answers about
+// itself without a leader (Status of an endpoint): no leader required.
+func (c *conn) memberRequest(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, c.timeout)
 }
 

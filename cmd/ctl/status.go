@@ -208,7 +208,7 @@ func gatherRecords(ctx context.Context, c *conn) (statusInput, error) {
 	}
 	rctx, cancel := c.request(ctx)
 	defer cancel()
-	snap, err := c.store().Snapshot(rctx)
+	snap, err := retryNoLeader(rctx, c.store().Snapshot)
 	if err != nil {
 		return in, c.storeErr("read cluster records", err)
 	}
@@ -235,7 +235,7 @@ func gatherStatus(ctx context.Context, c *conn) (statusInput, error) {
 	}
 	for _, ep := range c.endpoints {
 		ei := endpointInfo{Endpoint: ep}
-		sctx, scancel := c.request(ctx)
+		sctx, scancel := c.memberRequest(ctx)
 		s, err := c.cli.Status(sctx, ep)
 		scancel()
 		if err != nil {

@@ -31,7 +31,7 @@ type Observed struct {
 	Drained    []string          // links with a drain override
 	Applied    map[string]string // alive firewall -> applied ruleset hash
 	Working    []string          // links that really work now (no cut, loss, or one-sided cut active)
-	Expected   string            // the hash the verdict's up set renders to
+	Expected   map[string]string // firewall -> the hash the verdict's up set renders to
 }
 
 // Converged reports why o is not converged ("" when it is): every alive
@@ -40,8 +40,8 @@ type Observed struct {
 func Converged(o Observed) string {
 	var why []string
 	for _, fw := range sortedKeys(o.Applied) {
-		if o.Applied[fw] != o.Expected {
-			why = append(why, fmt.Sprintf("%s holds %s, the verdict (seq %d, up %v) renders %s", fw, cluster.ShortHash(o.Applied[fw]), o.VerdictSeq, o.Up, cluster.ShortHash(o.Expected)))
+		if o.Applied[fw] != o.Expected[fw] {
+			why = append(why, fmt.Sprintf("%s holds %s, the verdict (seq %d, up %v) renders %s", fw, cluster.ShortHash(o.Applied[fw]), o.VerdictSeq, o.Up, cluster.ShortHash(o.Expected[fw])))
 		}
 	}
 	want := slices.DeleteFunc(slices.Clone(o.Working), func(l string) bool { return slices.Contains(o.Drained, l) })

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -34,6 +35,14 @@ type statusJSON struct {
 		State    string `json:"state"`
 		Override string `json:"override"`
 	} `json:"links"`
+	Nodes []struct {
+		Name    string `json:"name"`
+		Applied *struct {
+			Seq   uint64 `json:"seq"`
+			Hash  string `json:"hash"`
+			Error string `json:"error"`
+		} `json:"applied"`
+	} `json:"nodes"`
 }
 
 // Report is what a run found.
@@ -52,25 +61,33 @@ type Report struct {
 	Restarted      map[string]bool
 	AuditRecords   int
 	AuditRetention int
+	Lab            string     // linux | dir
+	Traffic        *LossCheck // invariant 6 (linux lab)
+	TrafficNote    []string   // what the traffic check excused, connections
 }
 
 type runner struct {
-	ctx     context.Context
-	l       *lab.Lab
-	c       *lab.Cluster
-	w       io.Writer
-	start   time.Time
-	rep     *Report
-	links   []string
-	orig    []byte // the config file as written
-	gwctl   string // gwctl binary
-	status  string // a copy of the config for gwctl status (HUP faults replace the agents' file)
-	killed  map[string]bool
-	paused  map[string]bool
-	linkOK  map[string]time.Time // link -> when its last link fault ended (zero: never faulted)
-	linkBad map[string]bool      // a link fault is active on it
-	seen    map[uint64]map[string]string
-	seenV   map[string]bool
+	ctx        context.Context
+	l          *lab.Lab
+	c          *lab.Cluster
+	w          io.Writer
+	start      time.Time
+	rep        *Report
+	links      []string
+	gwctl      string            // gwctl binary
+	status     string            // a copy of the config for gwctl status (HUP faults replace the agents' file)
+	linux      bool              // the real-traffic lab (nft, keepalived, traffic)
+	configs    map[string][]byte // every agent config file -> its text as written
+	render     map[string]string // a copy of each firewall's config, for gwctl render
+	hashes     map[string]string // node + " " + up set -> rendered hash
+	traffic    *trafficState     // linux lab
+	trafficBin string
+	killed     map[string]bool
+	paused     map[string]bool
+	linkOK     map[string]time.Time // link -> when its last link fault ended (zero: never faulted)
+	linkBad    map[string]bool      // a link fault is active on it
+	seen       map[uint64]map[string]string
+	seenV      map[string]bool
 
 	// mu guards the fields above between the fault loop and the observer.
 	mu sync.Mutex
@@ -93,7 +110,16 @@ func (r *runner) violate(format string, a ...any) {
 	r.logf("VIOLATION %s", v)
 }
 
-func run(ctx context.Context, seed uint64, dur time.Duration, w io.Writer) (*Report, error) {
+// Options choose a run.
+type Options struct {
+	Seed     uint64
+	Duration time.Duration
+	Lab      string // "linux" (default): nft, keepalived, real traffic; "dir": the dir backend
+}
+
+func run(ctx context.Context, o Options, w io.Writer) (*Report, error) {
+	seed, dur := o.Seed, o.Duration
+	linux := o.Lab != "dir"
 	if os.Geteuid() != 0 {
 		return nil, errors.New("the lab needs root (network namespaces, nft)")
 	}
@@ -107,6 +133,18 @@ func run(ctx context.Context, seed uint64, dur time.Duration, w io.Writer) (*Rep
 	if err != nil {
 		return nil, err
 	}
+	var trafficBin string
+	if linux {
+		if why := lab.KeepalivedMissing(); why != "" {
+			return nil, errors.New(why)
+		}
+		if trafficBin, err = lab.BuildTraffic(ctx, filepath.Join(tmp, "bin")); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := lab.Sweep(ctx); err != nil {
+		fmt.Fprintf(w, "chaos: sweeping namespaces of crashed runs: %v\n", err)
+	}
 	l, err := lab.New(ctx, lab.Options{})
 	if err != nil {
 		return nil, err
@@ -116,9 +154,15 @@ func run(ctx context.Context, seed uint64, dur time.Duration, w io.Writer) (*Rep
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	c, err := lab.StartCluster(ctx, l, lab.ClusterOptions{Bin: bins, Dir: dir, Etcd: lab.EtcdSeparate, NoDamping: true})
+	copt := lab.ClusterOptions{Bin: bins, Dir: dir, Etcd: lab.EtcdSeparate, NoDamping: true}
+	var c *lab.Cluster
+	if linux {
+		c, err = lab.StartLinux(ctx, l, lab.LinuxOptions{Cluster: copt, Traffic: trafficBin})
+	} else {
+		c, err = lab.StartCluster(ctx, l, copt)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("the cluster did not come up: %w", err)
+		return nil, fmt.Errorf("the cluster did not come up (logs in %s, removed on exit): %w", dir, err)
 	}
 	defer c.Close()
 	orig, err := os.ReadFile(c.ConfigPath)
@@ -133,9 +177,10 @@ func run(ctx context.Context, seed uint64, dur time.Duration, w io.Writer) (*Rep
 	g := cfg.Gossip()
 	bound := Bound(p.Interval, p.Timeout, p.Fall, p.Rise, cfg.Cluster.Etcd.SessionTTL, g.PushPullInterval, cfg.Cluster.Etcd.DialTimeout, 5*time.Second)
 	r := &runner{
-		ctx: ctx, l: l, c: c, w: w, start: time.Now(), orig: orig,
-		gwctl: bins.Gwctl, status: filepath.Join(tmp, "status.yaml"),
-		rep: &Report{Seed: seed, Duration: dur, Bound: bound, Faults: map[Kind]int{},
+		ctx: ctx, l: l, c: c, w: w, start: time.Now(),
+		gwctl: bins.Gwctl, status: filepath.Join(tmp, "status.yaml"), linux: linux,
+		configs: map[string][]byte{}, render: map[string]string{}, hashes: map[string]string{}, trafficBin: trafficBin,
+		rep: &Report{Seed: seed, Duration: dur, Bound: bound, Faults: map[Kind]int{}, Lab: map[bool]string{true: "linux", false: "dir"}[linux],
 			RSS: map[string][2]float64{}, Goroutines: map[string][2]float64{}, Restarted: map[string]bool{},
 			AuditRetention: cfg.Cluster.Etcd.AuditRetention},
 		killed: map[string]bool{}, paused: map[string]bool{}, linkOK: map[string]time.Time{}, linkBad: map[string]bool{},
@@ -147,18 +192,39 @@ func run(ctx context.Context, seed uint64, dur time.Duration, w io.Writer) (*Rep
 	if err := os.WriteFile(r.status, orig, 0o600); err != nil {
 		return nil, err
 	}
+	for _, n := range []string{lab.FW1, lab.FW2, lab.Witness} {
+		p := c.AgentConfig(n)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		r.configs[p] = b
+		if n != lab.Witness {
+			r.render[n] = filepath.Join(tmp, "render-"+n+".yaml")
+			if err := os.WriteFile(r.render[n], b, 0o600); err != nil {
+				return nil, err
+			}
+		}
+	}
 	sched := Generate(seed, ScheduleOptions{
 		Duration: dur - 10*time.Second, Firewalls: []string{lab.FW1, lab.FW2}, Links: r.links,
 		MinFault: 3 * time.Second, MaxFault: 20 * time.Second, Quiet: bound + 5*time.Second, Concurrent: 2,
 	})
 	fmt.Fprintf(w, "chaos: convergence bound %v (probe %v×%d + %v, 2×session TTL %v, push-pull %v, dial %v, slack 5s)\n",
 		bound, p.Interval, max(p.Fall, p.Rise), p.Timeout, cfg.Cluster.Etcd.SessionTTL, g.PushPullInterval, cfg.Cluster.Etcd.DialTimeout)
+	if linux {
+		fmt.Fprintf(w, "chaos: invariant 6 counts every datagram the %d UDP flows (%d/s each) lose, except in a gap that overlaps (±%v) "+
+			"a fault of the flow's own link (cut, loss burst, drain; a one-sided cut only when it hits the carrying firewall), "+
+			"a verdict change of that link (from its audit record until %v later, or %v after a stopped, killed or cut-off firewall is back), "+
+			"or a move of the LAN gateway (VRRP, polled every 200 ms)\n",
+			chaosTraffic.Flows, chaosTraffic.Rate, lossMargin, applyGrace, applyGrace)
+	}
 	fmt.Fprintf(w, "chaos: %d faults:\n", len(sched))
 	for _, f := range sched {
 		fmt.Fprintln(w, "  "+f.String())
 	}
-	// Every rendering the checker compares with, from the config as
-	// written (HUP faults replace the file for a while).
+	// Every rendering the checker compares with, for each firewall, from
+	// the config as written (HUP faults replace the files for a while).
 	for mask := range 1 << len(r.links) {
 		var up []string
 		for i, l := range r.links {
@@ -166,14 +232,50 @@ func run(ctx context.Context, seed uint64, dur time.Duration, w io.Writer) (*Rep
 				up = append(up, l)
 			}
 		}
-		if _, err := c.ExpectedHash(ctx, up); err != nil {
+		for _, fw := range []string{lab.FW1, lab.FW2} {
+			if err := r.renderHash(fw, up); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if linux {
+		if err := r.startTraffic(); err != nil {
 			return nil, err
 		}
 	}
 	r.start = time.Now()
+	var gw sync.WaitGroup
+	gctx, stopGW := context.WithCancel(ctx)
+	if linux {
+		gw.Go(func() { r.watchGateway(gctx) })
+	}
 	r.loop(sched, dur)
+	stopGW()
+	gw.Wait()
+	if linux {
+		r.finishTraffic()
+	}
 	r.finish()
 	return r.rep, nil
+}
+
+// renderHash renders fw's rules with exactly up up (gwctl render --json,
+// on the config as written) into r.hashes.
+func (r *runner) renderHash(fw string, up []string) error {
+	key := strings.Join(up, ",")
+	cmd := exec.CommandContext(r.ctx, r.gwctl, "render", "--config", r.render[fw], "--node", fw, "--up", key, "--json")
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("gwctl render --node %s --up %q: %w", fw, key, err)
+	}
+	var v struct {
+		Hash string `json:"hash"`
+	}
+	if err := json.Unmarshal(out, &v); err != nil || v.Hash == "" {
+		return fmt.Errorf("gwctl render --node %s --up %q: no hash in %q (%v)", fw, key, out, err)
+	}
+	r.hashes[fw+" "+key] = v.Hash
+	return nil
 }
 
 // loop injects and ends faults on schedule and observes every second.
@@ -241,8 +343,16 @@ func (r *runner) loop(sched []Fault, dur time.Duration) {
 				lastEnd, convergedSince = now, false
 			}
 		}
-		if now >= dur {
-			return
+		if now >= dur && len(ends) == 0 {
+			// the run is over once the last fault's convergence was
+			// checked (or the bound passed without it)
+			switch {
+			case lastEnd < 0 || convergedSince:
+				return
+			case now-lastEnd > r.rep.Bound:
+				r.violate("not converged %v after the last fault ended (bound %v), at the end of the run", (now - lastEnd).Round(time.Second), r.rep.Bound)
+				return
+			}
 		}
 		if !got {
 			continue
@@ -293,12 +403,22 @@ func (r *runner) sighup(nodes ...string) {
 	}
 }
 
-func (r *runner) writeConfig(b []byte) error {
-	tmp := r.c.ConfigPath + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
+// writeConfig replaces every agent's config file with edit(its text as
+// written); edit nil restores them.
+func (r *runner) writeConfig(edit func([]byte) []byte) error {
+	for p, orig := range r.configs {
+		b := orig
+		if edit != nil {
+			b = edit(slices.Clone(orig))
+		}
+		if err := os.WriteFile(p+".tmp", b, 0o600); err != nil {
+			return err
+		}
+		if err := os.Rename(p+".tmp", p); err != nil {
+			return err
+		}
 	}
-	return os.Rename(tmp, r.c.ConfigPath)
+	return nil
 }
 
 var needLine = regexp.MustCompile(`(?m)^(\s+)need: 1$`)
@@ -317,6 +437,7 @@ func (r *runner) begin(f Fault) {
 		r.linkBad[f.Link] = true
 	}
 	r.mu.Unlock()
+	r.noteBegin(f)
 	r.logf("start %s", f)
 	ctx := r.ctx
 	var err error
@@ -338,11 +459,11 @@ func (r *runner) begin(f Fault) {
 	case SyncIsolate:
 		err = r.l.AddFault(ctx, f.Node, lab.Fault{Loss: 100, Interface: "sync0"})
 	case HupInterval:
-		if err = r.writeConfig(needLine.ReplaceAll(r.orig, []byte("${1}need: 1\n${1}interval: 150ms"))); err == nil {
+		if err = r.writeConfig(func(b []byte) []byte { return needLine.ReplaceAll(b, []byte("${1}need: 1\n${1}interval: 150ms")) }); err == nil {
 			r.sighup(lab.FW1, lab.FW2, lab.Witness)
 		}
 	case HupInvalid:
-		if err = r.writeConfig(append(slices.Clone(r.orig), []byte("\nlinks: [ {name: \"fxp0; reboot\"\n")...)); err == nil {
+		if err = r.writeConfig(func(b []byte) []byte { return append(b, []byte("\nlinks: [ {name: \"fxp0; reboot\"\n")...) }); err == nil {
 			r.sighup(lab.FW1, lab.FW2, lab.Witness)
 		}
 	case DrainUndrain:
@@ -384,12 +505,13 @@ func (r *runner) end(f Fault) {
 	case SyncIsolate:
 		err = r.l.Clear(ctx, f.Node)
 	case HupInterval, HupInvalid:
-		if err = r.writeConfig(r.orig); err == nil {
+		if err = r.writeConfig(nil); err == nil {
 			r.sighup(lab.FW1, lab.FW2, lab.Witness)
 		}
 	case DrainUndrain:
 		_, err = r.c.Gwctl(ctx, "undrain", "--reason", "chaos over", "--wait", "0", f.Link)
 	}
+	r.noteEnd(f)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if f.Kind == CutBoth || f.Kind == LossBurst {
@@ -431,11 +553,14 @@ func (r *runner) observe() (Observed, bool) {
 			o.Drained = append(o.Drained, l.Name)
 		}
 	}
-	h, err := r.c.ExpectedHash(r.ctx, o.Up)
-	if err != nil {
-		return o, false
+	o.Expected = map[string]string{}
+	for _, fw := range []string{lab.FW1, lab.FW2} {
+		h, ok := r.hashes[fw+" "+strings.Join(o.Up, ",")]
+		if !ok {
+			return o, false
+		}
+		o.Expected[fw] = h
 	}
-	o.Expected = h
 	r.mu.Lock()
 	if _, ok := r.seen[o.VerdictSeq]; !ok {
 		r.seen[o.VerdictSeq] = states
@@ -447,6 +572,19 @@ func (r *runner) observe() (Observed, bool) {
 	}
 	for _, fw := range []string{lab.FW1, lab.FW2} {
 		if r.killed[fw] || r.paused[fw] {
+			continue
+		}
+		if r.linux {
+			// the nft data plane's rules are in the kernel: its
+			// applied/<node> record (gwctl status) says what it applied
+			for _, n := range st.Nodes {
+				if n.Name == fw && n.Applied != nil {
+					o.Applied[fw] = n.Applied.Hash
+					if n.Applied.Error != "" {
+						o.Applied[fw] = "error: " + n.Applied.Error
+					}
+				}
+			}
 			continue
 		}
 		a, err := r.c.Applied(fw)
@@ -470,7 +608,14 @@ func (r *runner) observe() (Observed, bool) {
 
 // checkProcs: no agent or etcd member exits unless the schedule killed it.
 func (r *runner) checkProcs() {
-	for _, n := range []string{lab.FW1, lab.FW2, lab.Witness, "etcd-fw1", "etcd-fw2", "etcd-witness"} {
+	names := []string{lab.FW1, lab.FW2, lab.Witness, "etcd-fw1", "etcd-fw2", "etcd-witness"}
+	if r.linux {
+		names = append(names, "keepalived-fw1", "keepalived-fw2", "traffic-client")
+		for _, l := range r.links {
+			names = append(names, "traffic-"+l)
+		}
+	}
+	for _, n := range names {
 		p := r.c.Proc(n)
 		r.mu.Lock()
 		killed := r.killed[n]
@@ -497,6 +642,9 @@ func (r *runner) sample() {
 		}
 		rss := procRSS(p.Pid())
 		gor := r.goroutines(n)
+		if rss == 0 || gor == 0 {
+			continue // not read (the metrics request timed out on a loaded host): keep the last reading
+		}
 		r.mu.Lock()
 		old, has := r.rep.RSS[n]
 		if !has {
@@ -578,7 +726,7 @@ func (r *runner) finish() {
 // Markdown is the summary table.
 func (rep *Report) Markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "### Chaos run: seed %d, %v, convergence bound %v\n\n", rep.Seed, rep.Duration, rep.Bound)
+	fmt.Fprintf(&b, "### Chaos run: %s lab, seed %d, %v, convergence bound %v\n\n", rep.Lab, rep.Seed, rep.Duration, rep.Bound)
 	b.WriteString("| fault kind | injected |\n|---|---|\n")
 	total := 0
 	for _, k := range Kinds {
@@ -598,6 +746,17 @@ func (rep *Report) Markdown() string {
 	}
 	for _, n := range sortedKeys(rep.Restarted) {
 		fmt.Fprintf(&b, "| %s | restarted by the schedule: no growth figure |\n", n)
+	}
+	if t := rep.Traffic; t != nil {
+		fmt.Fprintf(&b, "| inv. 6: UDP flows without a counted loss | %d of %d |\n", t.FlowsClean, t.Flows)
+		fmt.Fprintf(&b, "| inv. 6: datagrams sent / lost | %d / %d |\n", t.Sent, t.Lost)
+		for _, k := range sortedKeys(t.LostExcused) {
+			fmt.Fprintf(&b, "| inv. 6: lost, excused by %s | %d in %d gaps |\n", k, t.LostExcused[k], t.GapsExcused[k])
+		}
+		fmt.Fprintf(&b, "| inv. 6: lost on a link that stayed up (violations) | %d |\n", t.LostCounted)
+	}
+	for _, n := range rep.TrafficNote {
+		fmt.Fprintf(&b, "| note | %s |\n", n)
 	}
 	if len(rep.Violations) > 0 {
 		b.WriteString("\nViolations:\n")

@@ -77,7 +77,7 @@ func TestQuietWindows(t *testing.T) {
 
 func TestConverged(t *testing.T) {
 	ok := Observed{VerdictSeq: 7, Up: []string{"isp1", "isp2"}, Active: []string{"isp1", "isp2"}, Working: []string{"isp1", "isp2"},
-		Applied: map[string]string{"fw1": "h", "fw2": "h"}, Expected: "h"}
+		Applied: map[string]string{"fw1": "h", "fw2": "h"}, Expected: map[string]string{"fw1": "h", "fw2": "h"}}
 	if why := Converged(ok); why != "" {
 		t.Errorf("converged cluster: %s", why)
 	}
