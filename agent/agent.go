@@ -114,6 +114,8 @@ type agent struct {
 	impairedSince time.Time
 	demoteDue     time.Time
 
+	started time.Time // Run began: verdicts decided before are not timed
+
 	verdictProblem string // last problem logged about a verdict's links (verdictcheck.go)
 }
 
@@ -134,7 +136,7 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	cfg.Witness = o.Witness
-	a := &agent{o: o, cfg: cfg, log: o.Log.With("node", cfg.Node)}
+	a := &agent{o: o, cfg: cfg, log: o.Log.With("node", cfg.Node), started: time.Now()}
 	reg := o.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
@@ -187,6 +189,12 @@ func Run(ctx context.Context, o Options) error {
 		defer srv.Close()
 	}
 
+	if bg, ok := a.dp.(backgrounder); ok {
+		bctx, cancel := context.WithCancel(ctx)
+		defer cancel() // before wg.Wait (defers run in reverse)
+		wg.Go(func() { bg.Run(bctx) })
+	}
+
 	gen, err := a.start(ctx, cfg)
 	if err != nil {
 		return err
@@ -194,6 +202,13 @@ func Run(ctx context.Context, o Options) error {
 	a.gen = gen
 	defer func() { a.gen.stop() }()
 	return a.loop(ctx)
+}
+
+// backgrounder is a Dataplane with work to do off the agent's loop
+// (the nft data plane validates likely next tables ahead): Run until ctx
+// ends.
+type backgrounder interface {
+	Run(ctx context.Context)
 }
 
 // boot applies the verdict of the local state file, so a restarted node

@@ -33,6 +33,9 @@ func (a *agent) apply(ctx context.Context, node Node) {
 			"err", err, "attempt", a.attempt, "retry_in", a.o.Backoff.Delay(a.attempt-1))
 	} else {
 		a.attempt = 0
+		if v.Time.After(a.started) {
+			a.m.decideToIn.Observe(time.Since(v.Time).Seconds())
+		}
 		if len(res.Changed) > 0 || res.Route {
 			log.Info("verdict applied", "active", v.Active, "changed", res.Changed, "route", res.DefaultRoute,
 				"killed", res.Killed, "hash", cluster.ShortHash(res.Hash), "took", time.Since(start))

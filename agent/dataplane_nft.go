@@ -20,7 +20,8 @@ type nftDataplane struct {
 	r       nftapply.Runner
 	log     *slog.Logger
 	applier *nftapply.Applier
-	cfgHash string // the config the applier was built for
+	cfgHash string             // the config the applier was built for
+	pre     chan prevalidation // to Run (prevalidate.go); capacity 1
 }
 
 // newNFTDataplane runs the start-up check (nft, ip rule and, with
@@ -37,7 +38,7 @@ func newNFTDataplane(ctx context.Context, cfg *config.Config, o Options) (Datapl
 	if err := nftapply.Check(ctx, r, cfg); err != nil {
 		return nil, nil, fmt.Errorf("dataplane nft: %w", err)
 	}
-	dp := &nftDataplane{nft: cfg.NFT, r: r, log: o.Log}
+	dp := &nftDataplane{nft: cfg.NFT, r: r, log: o.Log, pre: make(chan prevalidation, 1)}
 	red, err := newVRRP(cfg, o)
 	if err != nil {
 		return nil, nil, err
@@ -80,6 +81,9 @@ func (d *nftDataplane) Apply(ctx context.Context, cfg *config.Config, v linkstat
 		return DataplaneResult{}, err
 	}
 	res, err := d.applier.Apply(ctx, p, v.Seq)
+	if err == nil {
+		d.queuePrevalidate(cfg, v)
+	}
 	out := DataplaneResult{Hash: p.Hash, DefaultRoute: p.DefaultRoute.Gateway, Route: res.DefaultRoute, Ops: res.Writes()}
 	if res.Table {
 		out.Changed = append(out.Changed, "table inet "+p.TableName)

@@ -57,12 +57,12 @@ func (b *breakdown) add(name string, d time.Duration) {
 
 // logLine is one line of an agent's --log-format json log.
 type logLine struct {
-	Time  time.Time     `json:"time"`
-	Msg   string        `json:"msg"`
-	Link  string        `json:"link"`
-	State string        `json:"state"`
-	Seq   uint64        `json:"seq"`
-	Took  time.Duration `json:"took"`
+	Time  time.Time       `json:"time"`
+	Msg   string          `json:"msg"`
+	Link  string          `json:"link"`
+	State json.RawMessage `json:"state"` // a string, or a list ("verdict")
+	Seq   uint64          `json:"seq"`
+	Took  time.Duration   `json:"took"`
 }
 
 func readLog(path string) ([]logLine, error) {
@@ -131,7 +131,7 @@ func measureBreakdown(ctx context.Context, c *lab.Cluster, cuts []time.Time, b *
 		b.add("last answer → Decide (leader)", rec.Time.Sub(last))
 		for _, fw := range []string{lab.FW1, lab.FW2} {
 			lines := logs[fw]
-			if t, _, ok := first(lines, last, func(l logLine) bool { return l.Msg == "link state" && l.Link == "isp1" && l.State == "down" }); ok {
+			if t, _, ok := first(lines, last, func(l logLine) bool { return l.Msg == "link state" && l.Link == "isp1" && string(l.State) == `"down"` }); ok {
 				b.add("last answer → link down in the prober", t.Sub(last))
 			}
 			tv, _, ok := first(lines, last, func(l logLine) bool { return l.Msg == "verdict" && l.Seq == rec.VerdictSeq })
