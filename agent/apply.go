@@ -115,7 +115,7 @@ func (a *agent) demote(ctx context.Context, v linkstate.Verdict, now time.Time) 
 	changed, err := a.red.Demote(ctx, len(impaired) > 0)
 	proto, by, where := "carp", a.cfg.CARP.Demote, "group "+a.cfg.CARP.Group
 	if a.cfg.Backend() == config.DataplaneNFT {
-		proto, by, where = "vrrp", a.cfg.VRRP.Demote, "track file "+a.cfg.VRRP.TrackFile
+		proto, by, where = "vrrp", a.cfg.VRRP.Demote, "track file "+a.cfg.TrackFile()
 	}
 	if err != nil {
 		a.logDemoteError(err, proto, impaired)

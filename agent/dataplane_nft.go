@@ -130,9 +130,9 @@ func newVRRP(cfg *config.Config, o Options) (Redundancy, error) {
 		v.local = redundancy.LocalAddrs
 	}
 	if cfg.VRRP.Demote > 0 {
-		tf, err := redundancy.NewTrackFile(cfg.VRRP.TrackFile, cfg.VRRP.Demote)
+		tf, err := redundancy.NewTrackFile(cfg.TrackFile(), cfg.VRRP.Demote)
 		if err != nil {
-			return nil, fmt.Errorf("vrrp.track_file: %w", err)
+			return nil, fmt.Errorf("vrrp.track_file %s: %w", cfg.TrackFile(), err)
 		}
 		v.track = tf
 	}
