@@ -43,10 +43,6 @@ func (c *Cluster) logf(format string, args ...any) {
 	fmt.Fprintf(c.opt.Log, "lab: "+format+"\n", args...)
 }
 
-// AgentNice is the nice value of the Linux lab's firewall agents: the
-// systemd unit's Nice=.
-const AgentNice = "-10"
-
 // StartAgent starts (or restarts) node's gwstated in its namespace:
 // `gwstated --config F --node N --dry-run --state-dir D --log-format json`,
 // plus --witness for the witness; with the nft data plane without
@@ -57,13 +53,6 @@ func (c *Cluster) StartAgent(node string) error {
 	if c.opt.Dataplane != DataplaneNFT {
 		args = append(args, "--dry-run")
 	}
-	bin := c.opt.Bin.Gwstated
-	if c.opt.Dataplane == DataplaneNFT && node != Witness {
-		// As deploy/linux/gwstated.service (Nice=-10); nice execs the agent,
-		// whose pid stays the one started.
-		args = append([]string{"-n", AgentNice, bin}, args...)
-		bin = "nice"
-	}
 	if node == Witness {
 		args = append(args, "--witness")
 	} else if c.pfMode() {
@@ -72,7 +61,7 @@ func (c *Cluster) StartAgent(node string) error {
 		}
 		args = append(slices.DeleteFunc(args, func(a string) bool { return a == "--dry-run" }), c.agentPFArgs(node)...)
 	}
-	return c.startProc(node, node, c.AgentLog(node), bin, args)
+	return c.startProc(node, node, c.AgentLog(node), c.opt.Bin.Gwstated, args)
 }
 
 // StartEtcd starts (or restarts) the separately started etcd member of
