@@ -116,6 +116,8 @@ type agent struct {
 	impairedSince time.Time
 	demoteDue     time.Time
 
+	started time.Time // Run began: verdicts decided before are not timed
+
 	verdictProblem string // last problem logged about a verdict's links (verdictcheck.go)
 
 	// The local state file (state.go): the last error writing it ("" when
@@ -141,7 +143,7 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	cfg.Witness = o.Witness
-	a := &agent{o: o, cfg: cfg, log: o.Log.With("node", cfg.Node)}
+	a := &agent{o: o, cfg: cfg, log: o.Log.With("node", cfg.Node), started: time.Now()}
 	reg := o.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
@@ -194,6 +196,12 @@ func Run(ctx context.Context, o Options) error {
 		defer srv.Close()
 	}
 
+	if bg, ok := a.dp.(backgrounder); ok {
+		bctx, cancel := context.WithCancel(ctx)
+		defer cancel() // before wg.Wait (defers run in reverse)
+		wg.Go(func() { bg.Run(bctx) })
+	}
+
 	gen, err := a.start(ctx, cfg)
 	if err != nil {
 		return err
@@ -201,6 +209,13 @@ func Run(ctx context.Context, o Options) error {
 	a.gen = gen
 	defer func() { a.gen.stop() }()
 	return a.loop(ctx)
+}
+
+// backgrounder is a Dataplane with work to do off the agent's loop
+// (the nft data plane validates likely next tables ahead): Run until ctx
+// ends.
+type backgrounder interface {
+	Run(ctx context.Context)
 }
 
 // boot applies the verdict of the local state file, so a restarted node

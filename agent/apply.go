@@ -33,6 +33,9 @@ func (a *agent) apply(ctx context.Context, node Node) {
 			"err", err, "attempt", a.attempt, "retry_in", a.o.Backoff.Delay(a.attempt-1))
 	} else {
 		a.attempt = 0
+		if v.Time.After(a.started) {
+			a.m.decideToIn.Observe(time.Since(v.Time).Seconds())
+		}
 		if len(res.Changed) > 0 || res.Route {
 			a.m.ruleChanges.Inc()
 			log.Info("verdict applied", "active", v.Active, "changed", res.Changed, "route", res.DefaultRoute,
@@ -112,7 +115,7 @@ func (a *agent) demote(ctx context.Context, v linkstate.Verdict, now time.Time) 
 	changed, err := a.red.Demote(ctx, len(impaired) > 0)
 	proto, by, where := "carp", a.cfg.CARP.Demote, "group "+a.cfg.CARP.Group
 	if a.cfg.Backend() == config.DataplaneNFT {
-		proto, by, where = "vrrp", a.cfg.VRRP.Demote, "track file "+a.cfg.VRRP.TrackFile
+		proto, by, where = "vrrp", a.cfg.VRRP.Demote, "track file "+a.cfg.TrackFile()
 	}
 	if err != nil {
 		a.logDemoteError(err, proto, impaired)

@@ -20,7 +20,8 @@ type nftDataplane struct {
 	r       nftapply.Runner
 	log     *slog.Logger
 	applier *nftapply.Applier
-	cfgHash string // the config the applier was built for
+	cfgHash string             // the config the applier was built for
+	pre     chan prevalidation // to Run (prevalidate.go); capacity 1
 }
 
 // newNFTDataplane runs the start-up check (nft, ip rule and, with
@@ -37,7 +38,7 @@ func newNFTDataplane(ctx context.Context, cfg *config.Config, o Options) (Datapl
 	if err := nftapply.Check(ctx, r, cfg); err != nil {
 		return nil, nil, fmt.Errorf("dataplane nft: %w", err)
 	}
-	dp := &nftDataplane{nft: cfg.NFT, r: r, log: o.Log}
+	dp := &nftDataplane{nft: cfg.NFT, r: r, log: o.Log, pre: make(chan prevalidation, 1)}
 	red, err := newVRRP(cfg, o)
 	if err != nil {
 		return nil, nil, err
@@ -80,6 +81,9 @@ func (d *nftDataplane) Apply(ctx context.Context, cfg *config.Config, v linkstat
 		return DataplaneResult{}, err
 	}
 	res, err := d.applier.Apply(ctx, p, v.Seq)
+	if err == nil {
+		d.queuePrevalidate(cfg, v)
+	}
 	out := DataplaneResult{Hash: p.Hash, DefaultRoute: p.DefaultRoute.Gateway, Route: res.DefaultRoute, Ops: res.Writes()}
 	if res.Table {
 		out.Changed = append(out.Changed, "table inet "+p.TableName)
@@ -126,9 +130,9 @@ func newVRRP(cfg *config.Config, o Options) (Redundancy, error) {
 		v.local = redundancy.LocalAddrs
 	}
 	if cfg.VRRP.Demote > 0 {
-		tf, err := redundancy.NewTrackFile(cfg.VRRP.TrackFile, cfg.VRRP.Demote)
+		tf, err := redundancy.NewTrackFile(cfg.TrackFile(), cfg.VRRP.Demote)
 		if err != nil {
-			return nil, fmt.Errorf("vrrp.track_file: %w", err)
+			return nil, fmt.Errorf("vrrp.track_file %s: %w", cfg.TrackFile(), err)
 		}
 		v.track = tf
 	}

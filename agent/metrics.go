@@ -24,6 +24,7 @@ type metrics struct {
 	rtt         *prometheus.GaugeVec   // probe RTT per link and target
 	transitions *prometheus.CounterVec // verdict transitions seen, per link and new state
 	applyDur    prometheus.Histogram
+	decideToIn  prometheus.Histogram // leader's Decide → verdict in force here
 	applyErrors prometheus.Counter
 	applyOps    prometheus.Counter
 	appliedSeq  prometheus.Gauge
@@ -73,6 +74,9 @@ func newMetrics(reg prometheus.Registerer, cfg *config.Config) *metrics {
 		applyDur: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "gwstated_apply_duration_seconds",
 			Help:    "Time to bring pf to a verdict (render, validate, load, route, state kills).",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}),
+		decideToIn: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "gwstated_verdict_in_force_delay_seconds",
+			Help:    "Time from the leader's decision (the verdict's time) to the verdict in force on this node: etcd commit, watch, agent loop, apply. Verdicts decided while this agent runs; the leader's clock against this node's.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .15, .2, .3, .5, 1, 2.5, 5}}),
 		applyErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "gwstated_apply_errors_total",
 			Help: "Applies that failed (the previous rules stay; the apply is retried)."}),
 		applyOps: prometheus.NewCounter(prometheus.CounterOpts{Name: "gwstated_apply_operations_total",
@@ -111,7 +115,7 @@ func newMetrics(reg prometheus.Registerer, cfg *config.Config) *metrics {
 	}
 	reg.MustRegister(m.leader, m.mode, m.members, m.nodes, m.reloads)
 	if !cfg.IsWitness() {
-		reg.MustRegister(m.observed, m.verdict, m.active, m.loss, m.rtt, m.transitions, m.applyDur,
+		reg.MustRegister(m.observed, m.verdict, m.active, m.loss, m.rtt, m.transitions, m.applyDur, m.decideToIn,
 			m.applyErrors, m.applyOps, m.appliedSeq, m.ruleset, m.drift, m.demoted, m.suppressed,
 			m.ruleChanges, m.targetChanges, m.observedChange, m.lastDemotion, m.stateFailing)
 	}

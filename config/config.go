@@ -25,6 +25,15 @@ func (c *Config) IsWitness() bool { return c.Witness || c.Self().Witness }
 // or the zero Addr when the node sets none (the kernel picks the source).
 func (c *Config) ProbeSource(link string) netip.Addr { return c.Self().ProbeSource[link] }
 
+// TrackFile is the selected node's keepalived track file:
+// nodes.<node>.vrrp.track_file when set, else vrrp.track_file.
+func (c *Config) TrackFile() string {
+	if f := c.Self().VRRP.TrackFile; f != "" {
+		return f
+	}
+	return c.VRRP.TrackFile
+}
+
 // Link returns the link with this name.
 func (c *Config) Link(name string) (Link, bool) {
 	for _, l := range c.Links {

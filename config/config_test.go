@@ -317,6 +317,15 @@ func TestAccessors(t *testing.T) {
 	if _, ok := cfg.Link("isp3"); ok {
 		t.Error("Link(isp3) found")
 	}
+	if got := cfg.TrackFile(); got != cfg.VRRP.TrackFile || got != "/run/gwstated/vrrp-track" {
+		t.Errorf("TrackFile() without an override = %q", got)
+	}
+	spec := cfg.Nodes["fw2"]
+	spec.VRRP.TrackFile = "/run/fw2/track"
+	cfg.Nodes["fw2"] = spec
+	if got := cfg.TrackFile(); got != "/run/fw2/track" || cfg.VRRP.TrackFile != "/run/gwstated/vrrp-track" {
+		t.Errorf("TrackFile() = %q (vrrp.track_file %q), want fw2's override", got, cfg.VRRP.TrackFile)
+	}
 	if g := cfg.Gossip(); g.Bind != "10.0.0.2:7946" || cfg.Cluster.Gossip.Bind != "0.0.0.0:7946" {
 		t.Errorf("gossip bind = %q (cluster %q)", g.Bind, cfg.Cluster.Gossip.Bind)
 	}
@@ -482,5 +491,26 @@ func TestBuiltInCode(t *testing.T) {
 	c.Nodes = map[string]NodeSpec{"fw1": {}}
 	if err := c.ValidateNode(); err == nil || err.Error() != `node: "anything" is not one of nodes (fw1)` {
 		t.Errorf("ValidateNode = %v", err)
+	}
+}
+
+// TestTrackFileOverride: nodes.<n>.vrrp.track_file gives each node its own
+// track file from one shared file, and the config hash stays the same on
+// every node (no config-hash-mismatch warning).
+func TestTrackFileOverride(t *testing.T) {
+	fw1, err := parseFile(t, "testdata/valid-linux-nft.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw2 := *fw1
+	fw2.Node = "fw2"
+	if got := fw1.TrackFile(); got != "/run/gwstated/vrrp-track" {
+		t.Errorf("fw1 TrackFile() = %q, want vrrp.track_file", got)
+	}
+	if got := fw2.TrackFile(); got != "/run/gwstated/fw2/vrrp-track" {
+		t.Errorf("fw2 TrackFile() = %q, want its override", got)
+	}
+	if fw1.Hash() != fw2.Hash() {
+		t.Error("the nodes' config hashes differ")
 	}
 }

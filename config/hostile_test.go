@@ -71,6 +71,12 @@ func TestHostileValues(t *testing.T) {
 			c.Nodes["fw1"] = n
 			return ""
 		}},
+		{"nodes.fw1.vrrp.track_file", func(c *Config, v string) string {
+			n := c.Nodes["fw1"]
+			n.VRRP.TrackFile = "/run/" + v
+			c.Nodes["fw1"] = n
+			return ""
+		}},
 		{"nodes.fw1.probe_source", func(c *Config, v string) string {
 			c.Nodes["fw1"].ProbeSource["isp1"+v] = c.Nodes["fw1"].ProbeSource["isp1"]
 			delete(c.Nodes["fw1"].ProbeSource, "isp1")

@@ -180,6 +180,14 @@ type NodeSpec struct {
 	Gossip      NodeGossip            `mapstructure:"gossip" json:"gossip"`
 	Etcd        NodeEtcd              `mapstructure:"etcd" json:"etcd"`
 	Witness     bool                  `mapstructure:"witness" json:"witness,omitempty"` // etcd + gossip only
+	VRRP        NodeVRRP              `mapstructure:"vrrp" json:"vrrp"`
+}
+
+// NodeVRRP overrides vrrp for one node.
+type NodeVRRP struct {
+	// TrackFile replaces vrrp.track_file on this node: nodes that share a
+	// file system (containers, the lab's namespaces) need one each.
+	TrackFile string `mapstructure:"track_file" json:"track_file,omitempty"`
 }
 
 // NodeGossip overrides cluster.gossip for one node.

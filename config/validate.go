@@ -726,6 +726,7 @@ func (c *Config) checkNodes(k *checker) {
 			k.httpURL(p+".etcd.client_url", spec.Etcd.ClientURL)
 		}
 		k.absPath(p+".etcd.data_dir", spec.Etcd.DataDir, false)
+		k.absPath(p+".vrrp.track_file", spec.VRRP.TrackFile, false)
 	}
 }
 

@@ -67,6 +67,7 @@ type tmplNode struct {
 	Name, Sync string
 	Witness    bool
 	Sources    []struct{ Link, Addr string }
+	TrackFile  string // nft: nodes.<n>.vrrp.track_file (the nodes share one file system)
 }
 
 type tmplLink struct {
@@ -127,6 +128,9 @@ func WriteConfig(l *Lab, path, keyFile, workDir string, opt ClusterOptions) (str
 	}
 	for _, fw := range []string{FW1, FW2} {
 		n := tmplNode{Name: fw, Sync: l.SyncAddr(fw).String()}
+		if d.NFT {
+			n.TrackFile = filepath.Join(workDir, fw, "vrrp-track") // Cluster.TrackFile
+		}
 		for _, s := range l.ISPs() {
 			n.Sources = append(n.Sources, struct{ Link, Addr string }{s.Name, l.Uplink(fw, s.Name).Addr4.String()})
 		}

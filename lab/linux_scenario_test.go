@@ -133,6 +133,11 @@ func TestLinuxTraffic(t *testing.T) {
 // (each 35–65 % of at least 200), and so do the UDP streams; nothing is
 // lost while every link is up.
 func linuxSpread(t *testing.T, c *Cluster) {
+	// One config file for every node (each firewall's track file under
+	// nodes.<n>.vrrp.track_file): the nodes report the same config hash.
+	if out, _ := c.Gwctl(t.Context(), "status"); strings.Contains(out, "config hash differs") {
+		t.Errorf("gwctl status:\n%s", out)
+	}
 	run := client(t, c, TrafficOptions{Flows: 10, ConnRate: 100})
 	waitTraffic(t, run, 30*time.Second, "250 connections and 100 echoes per flow", func(st traffic.Status) bool {
 		return st.Conns["isp1"]+st.Conns["isp2"] >= 250 && FlowsReceivedSince(traffic.Status{}, 100, "")(st)

@@ -15,41 +15,25 @@ import (
 // DataplaneNFT is ClusterOptions.Dataplane for the Linux data plane.
 const DataplaneNFT = "nft"
 
-// TrackFile is the keepalived track file node's agent writes (vrrp.track_file
-// in its copy of the config).
+// TrackFile is the keepalived track file node's agent writes: its
+// nodes.<node>.vrrp.track_file in the shared config (the lab's nodes share
+// one file system).
 func (c *Cluster) TrackFile(node string) string {
 	return filepath.Join(c.NodeDir(node), "vrrp-track")
 }
 
-// agentConfig is the config file node's agent reads: with the nft data
-// plane each firewall has its own copy (its own vrrp.track_file: the lab's
-// nodes share one file system), else the shared one.
-func (c *Cluster) agentConfig(node string) string {
-	if c.opt.Dataplane != DataplaneNFT || node == Witness {
-		return c.ConfigPath
-	}
-	return filepath.Join(c.opt.Dir, "gwstated-"+node+".yaml")
-}
+// agentConfig is the config file node's agent reads: the shared one, for
+// every node (per-node values are under nodes.<node>).
+func (c *Cluster) agentConfig(string) string { return c.ConfigPath }
 
-// writeNodeConfigs writes the firewalls' own copies of the config (nft).
+// writeNodeConfigs makes the firewalls' directories, where their track
+// files go (nft).
 func (c *Cluster) writeNodeConfigs() error {
 	if c.opt.Dataplane != DataplaneNFT {
 		return nil
 	}
 	for _, fw := range []string{FW1, FW2} {
 		if err := os.MkdirAll(c.NodeDir(fw), 0o700); err != nil {
-			return fmt.Errorf("lab: %w", err)
-		}
-		text, err := WriteConfig(c.Lab, c.agentConfig(fw), c.KeyPath, c.opt.Dir, c.opt)
-		if err != nil {
-			return err
-		}
-		shared := "track_file: " + filepath.Join(c.opt.Dir, "vrrp-track") + "\n"
-		if !strings.Contains(text, shared) {
-			return fmt.Errorf("lab: config template has no %q", shared)
-		}
-		text = strings.Replace(text, shared, "track_file: "+c.TrackFile(fw)+"\n", 1)
-		if err := os.WriteFile(c.agentConfig(fw), []byte(text), 0o600); err != nil {
 			return fmt.Errorf("lab: %w", err)
 		}
 	}

@@ -2,6 +2,7 @@ package nftapply
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,7 +17,8 @@ import (
 
 // Sentinel errors of Apply; test with errors.Is.
 var (
-	// ErrValidate: nft -c refused the table; nothing was touched.
+	// ErrValidate: the table was refused (by nft -c, or by the nft -f
+	// transaction when nothing had to precede it); nothing was touched.
 	ErrValidate = errors.New("nft table refused, nothing changed")
 	// ErrHostile: a Plan that Render never makes (bad names, control
 	// characters, include directives): refused before any command runs.
@@ -53,7 +55,8 @@ func OptionsFromConfig(cfg *config.Config, log *slog.Logger) Options {
 
 // Result is what one Apply did: every kernel write, for logs and metrics.
 type Result struct {
-	Validated    bool     // nft -c ran
+	Validated    bool     // nft -c ran on the packet path (the table was not validated ahead)
+	Commands     int      // processes that write: nft -f, ip -batch, conntrack -D
 	Table        bool     // the table was replaced (one transaction)
 	Routes       []string // routing tables' routes set
 	RulesAdded   []string
@@ -63,7 +66,9 @@ type Result struct {
 	Errors       []string // routes of links not ready that could not be set (retried at the next Apply/Repair)
 }
 
-// Writes is the number of kernel writes (commands that change state).
+// Writes is the number of kernel writes: the table, each route and rule,
+// each mark's conntrack deletion (Commands counts the processes that
+// carried them: one ip -batch holds several).
 func (r Result) Writes() int {
 	n := len(r.Routes) + len(r.RulesAdded) + len(r.RulesDeleted) + len(r.Killed)
 	if r.Table {
@@ -85,6 +90,9 @@ type Applier struct {
 	opts Options
 	log  *slog.Logger
 
+	vmu   sync.Mutex
+	valid map[[sha256.Size]byte]bool // tables nft accepted (validCache)
+
 	mu       sync.Mutex
 	known    bool
 	k        Kernel
@@ -102,26 +110,43 @@ func NewApplier(r Runner, opts Options) *Applier {
 }
 
 // Apply brings the kernel to p, for verdict seq, in the order that never
-// sends a packet where nothing waits for it:
+// sends a packet where nothing waits for it, with the writes that move
+// flows first and as few processes as the order allows:
 //
-//  1. the new table is checked with nft -c; if refused, nothing is touched;
+//  1. the whole change is validated before anything is touched: a table
+//     already validated (Prevalidate, or loaded before: a cache by the
+//     hash of the text) needs nothing; else, when routes or rules must go
+//     in before the table, nft -c checks it; else the nft -f transaction of
+//     step 3 is itself the check (it is atomic: a refused table changes
+//     nothing, and nothing was written before it);
 //  2. every link's routing table gets its default route, and the rules the
 //     plan adds go in (fwmark rules of links becoming ready, source rules),
-//     before any mark points at them;
+//     before any mark points at them: one `ip -batch`;
 //  3. the table is replaced in one nft transaction;
-//  4. the main default route is replaced (a plan without one leaves it);
-//  5. with KillStates, while another link is active, the conntrack entries
+//  4. with KillStates, while another link is active, the conntrack entries
 //     carrying the mark of each link that stopped being ready are deleted;
-//  6. the rules the plan no longer has are deleted, last.
+//  5. the main default route is replaced (a plan without one leaves it)
+//     and the rules the plan no longer has are deleted, last: one
+//     `ip -batch`.
 //
-// What already holds is not written: an unchanged Plan costs nothing. On
-// error, what was done stays; the caller calls Apply again (a Backoff)
-// and only what is still missing is written.
+// A link failure is thus nft -f, conntrack -D, ip -batch: the table and
+// the state kill, which move the flows, come before the rest. What
+// already holds is not written: an unchanged Plan costs nothing. On error,
+// what was done stays; the caller calls Apply again (a Backoff) and only
+// what is still missing is written.
 func (a *Applier) Apply(ctx context.Context, p Plan, seq uint64) (Result, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.last, a.haveLast = p, true
 	return a.apply(ctx, p, seq)
+}
+
+// ipOp is one line of an `ip -batch` and what it changes.
+type ipOp struct {
+	line  string
+	route *Route // route replace (Table 0: the main default route)
+	rule  *Rule  // rule add, or rule del with del
+	del   bool
 }
 
 func (a *Applier) apply(ctx context.Context, p Plan, seq uint64) (Result, error) {
@@ -136,41 +161,18 @@ func (a *Applier) apply(ctx context.Context, p Plan, seq uint64) (Result, error)
 		}
 		a.k, a.known = k, true
 	}
-	fam := famFlag(p.Family)
+	script := Script(p)
 	tableChanged := a.k.Table != p.Table
 
-	// 1. validate
-	if tableChanged {
-		res.Validated = true
-		if _, err := a.r.Run(ctx, []byte(Script(p)), "nft", "-c", "-f", "-"); err != nil {
-			a.log.Error("nft table refused, nothing changed", "seq", seq, "err", err)
-			return res, fmt.Errorf("%w: %w", ErrValidate, err)
-		}
-	}
-
-	// 2. routes and the rules to add
 	ready := map[string]bool{}
 	for _, l := range p.Links {
 		ready[l.Name] = l.Ready
 	}
+	var before []ipOp
 	for _, rt := range p.Routes {
-		if sameRoute(a.k.Routes[rt.Table], rt) {
-			continue
+		if !sameRoute(a.k.Routes[rt.Table], rt) {
+			before = append(before, ipOp{line: "route replace " + rt.String(), route: &rt})
 		}
-		args := append([]string{fam, "route", "replace"}, strings.Fields(rt.String())...)
-		if _, err := a.r.Run(ctx, nil, "ip", args...); err != nil {
-			if !ready[rt.Link] {
-				// A link not in use whose interface is down: its probes
-				// need the route, its traffic does not; retried later.
-				a.log.Warn("routing table of a link not in use not set", "seq", seq, "link", rt.Link, "err", err)
-				res.Errors = append(res.Errors, err.Error())
-				continue
-			}
-			return res, fmt.Errorf("%w: link %s: %w", ErrRoute, rt.Link, err)
-		}
-		a.k.Routes[rt.Table] = rt
-		res.Routes = append(res.Routes, rt.String())
-		a.log.Info("routing table set", "seq", seq, "link", rt.Link, "route", rt.String())
 	}
 	held := map[string]bool{}
 	for _, r := range a.k.Rules {
@@ -180,49 +182,52 @@ func (a *Applier) apply(ctx context.Context, p Plan, seq uint64) (Result, error)
 	for _, r := range p.Rules {
 		key := ruleKey(r)
 		want[key] = true
-		if held[key] {
-			continue
+		if !held[key] {
+			held[key] = true
+			before = append(before, ipOp{line: "rule add " + key, rule: &r})
 		}
-		args := append([]string{fam, "rule", "add"}, strings.Fields(key)...)
-		if _, err := a.r.Run(ctx, nil, "ip", args...); err != nil {
-			return res, fmt.Errorf("%w: %s: %w", ErrRule, key, err)
+	}
+
+	// 1. validate
+	cached := tableChanged && a.isValid(script)
+	if tableChanged && !cached && len(before) > 0 {
+		res.Validated = true
+		if _, err := a.r.Run(ctx, []byte(script), "nft", "-c", "-f", "-"); err != nil {
+			a.log.Error("nft table refused, nothing changed", "seq", seq, "err", err)
+			return res, fmt.Errorf("%w: %w", ErrValidate, err)
 		}
-		held[key] = true
-		a.k.Rules = append(a.k.Rules, r)
-		res.RulesAdded = append(res.RulesAdded, key)
-		a.log.Info("ip rule added", "seq", seq, "link", r.Link, "rule", key)
+		a.markValid(script)
+	}
+
+	// 2. routes and the rules to add
+	if len(before) > 0 {
+		if err := a.batch(ctx, p, seq, before, ready, &res); err != nil {
+			return res, err
+		}
 	}
 
 	// 3. the table, in one transaction
 	if tableChanged {
-		if _, err := a.r.Run(ctx, []byte(Script(p)), "nft", "-f", "-"); err != nil {
+		res.Commands++
+		if _, err := a.r.Run(ctx, []byte(script), "nft", "-f", "-"); err != nil {
+			if !cached && len(before) == 0 {
+				a.log.Error("nft table refused, nothing changed", "seq", seq, "err", err)
+				return res, fmt.Errorf("%w: %w", ErrValidate, err)
+			}
 			a.log.Error("nft table not loaded", "seq", seq, "err", err)
 			return res, fmt.Errorf("%w: %w", ErrLoad, err)
 		}
+		a.markValid(script)
 		a.k.Table = p.Table
 		res.Table = true
-		a.log.Info("nft table loaded", "seq", seq, "table", "inet "+p.TableName, "hash", p.Hash)
+		a.log.Info("nft table loaded", "seq", seq, "table", "inet "+p.TableName, "hash", p.Hash, "validated_ahead", cached)
 	}
 
-	// 4. main default route
-	if !p.DefaultRoute.IsZero() && !sameRoute(a.k.DefaultRoute, p.DefaultRoute) {
-		args := append([]string{fam, "route", "replace"}, strings.Fields(p.DefaultRoute.String())...)
-		if _, err := a.r.Run(ctx, nil, "ip", args...); err != nil {
-			return res, fmt.Errorf("%w: default via %s: %w", ErrRoute, p.DefaultRoute.Gateway, err)
-		}
-		a.k.DefaultRoute = p.DefaultRoute
-		res.DefaultRoute = true
-		a.log.Info("default route set", "seq", seq, "link", p.DefaultRoute.Link, "gateway", p.DefaultRoute.Gateway)
-	}
-
-	// 5. conntrack entries of links that stopped being ready; 6. old rules
+	// 4. conntrack entries of links that stopped being ready
 	anyActive := slices.ContainsFunc(p.Links, func(l LinkPlan) bool { return l.Active })
-	var keep []Rule
 	var gone []Rule
 	for _, r := range a.k.Rules {
-		if want[ruleKey(r)] {
-			keep = append(keep, r)
-		} else {
+		if !want[ruleKey(r)] {
 			gone = append(gone, r)
 		}
 	}
@@ -231,6 +236,7 @@ func (a *Applier) apply(ctx context.Context, p Plan, seq uint64) (Result, error)
 			if r.Fwmark == 0 || r.From.IsValid() || slices.ContainsFunc(p.Rules, func(w Rule) bool { return w.Fwmark == r.Fwmark }) {
 				continue
 			}
+			res.Commands++
 			if err := a.killMark(ctx, p.Family, r.Fwmark); err != nil {
 				return res, fmt.Errorf("%w: mark %s: %w", ErrKillStates, hexMark(r.Fwmark), err)
 			}
@@ -238,18 +244,121 @@ func (a *Applier) apply(ctx context.Context, p Plan, seq uint64) (Result, error)
 			a.log.Info("conntrack entries deleted", "seq", seq, "mark", hexMark(r.Fwmark))
 		}
 	}
-	for i, r := range gone {
-		key := ruleKey(r)
-		args := append([]string{fam, "rule", "del"}, strings.Fields(key)...)
-		if _, err := a.r.Run(ctx, nil, "ip", args...); err != nil {
-			a.k.Rules = append(keep, gone[i:]...)
-			return res, fmt.Errorf("%w: %s: %w", ErrRule, key, err)
-		}
-		res.RulesDeleted = append(res.RulesDeleted, key)
-		a.log.Info("ip rule deleted", "seq", seq, "rule", key)
+
+	// 5. main default route; old rules
+	var after []ipOp
+	if !p.DefaultRoute.IsZero() && !sameRoute(a.k.DefaultRoute, p.DefaultRoute) {
+		after = append(after, ipOp{line: "route replace " + p.DefaultRoute.String(), route: &p.DefaultRoute})
 	}
-	a.k.Rules = keep
+	for _, r := range gone {
+		after = append(after, ipOp{line: "rule del " + ruleKey(r), rule: &r, del: true})
+	}
+	if len(after) > 0 {
+		if err := a.batch(ctx, p, seq, after, ready, &res); err != nil {
+			return res, err
+		}
+	}
 	return res, nil
+}
+
+// batch runs ops as one `ip -force -batch -` (every line is tried; ip
+// names each failed line) and records in a.k and res what took effect.
+// A failed route of a link not in use is a warning (its probes need the
+// route, its traffic does not; retried at the next Apply or Repair); any
+// other failure is the error returned, after every line was tried. When
+// ip's output does not say which lines failed, the kernel is read again
+// at the next Apply.
+func (a *Applier) batch(ctx context.Context, p Plan, seq uint64, ops []ipOp, ready map[string]bool, res *Result) error {
+	var in strings.Builder
+	for _, o := range ops {
+		in.WriteString(o.line)
+		in.WriteByte('\n')
+	}
+	res.Commands++
+	_, err := a.r.Run(ctx, []byte(in.String()), "ip", famFlag(p.Family), "-force", "-batch", "-")
+	var failed map[int]string
+	if err != nil {
+		var ce *CmdError
+		if errors.As(err, &ce) {
+			failed = batchFailures(ce.Stderr)
+		}
+		if len(failed) == 0 {
+			a.known = false
+			if ops[0].route != nil {
+				return fmt.Errorf("%w: %s: %w", ErrRoute, ops[0].line, err)
+			}
+			return fmt.Errorf("%w: %s: %w", ErrRule, ops[0].line, err)
+		}
+	}
+	var first error
+	fail := func(e error) {
+		if first == nil {
+			first = e
+		}
+	}
+	for i, o := range ops {
+		msg, bad := failed[i+1]
+		switch {
+		case o.route != nil && bad:
+			rt := *o.route
+			if rt.Table != 0 && !ready[rt.Link] {
+				a.log.Warn("routing table of a link not in use not set", "seq", seq, "link", rt.Link, "err", msg)
+				res.Errors = append(res.Errors, "ip route replace "+rt.String()+": "+msg)
+				continue
+			}
+			if rt.Table == 0 {
+				fail(fmt.Errorf("%w: default via %s: %s", ErrRoute, rt.Gateway, msg))
+			} else {
+				fail(fmt.Errorf("%w: link %s: %s", ErrRoute, rt.Link, msg))
+			}
+		case o.route != nil:
+			rt := *o.route
+			if rt.Table == 0 {
+				a.k.DefaultRoute = rt
+				res.DefaultRoute = true
+				a.log.Info("default route set", "seq", seq, "link", rt.Link, "gateway", rt.Gateway)
+			} else {
+				a.k.Routes[rt.Table] = rt
+				res.Routes = append(res.Routes, rt.String())
+				a.log.Info("routing table set", "seq", seq, "link", rt.Link, "route", rt.String())
+			}
+		case bad:
+			fail(fmt.Errorf("%w: %s: %s", ErrRule, ruleKey(*o.rule), msg))
+		case o.del:
+			key := ruleKey(*o.rule)
+			a.k.Rules = slices.DeleteFunc(a.k.Rules, func(r Rule) bool { return ruleKey(r) == key })
+			res.RulesDeleted = append(res.RulesDeleted, key)
+			a.log.Info("ip rule deleted", "seq", seq, "rule", key)
+		default:
+			key := ruleKey(*o.rule)
+			a.k.Rules = append(a.k.Rules, *o.rule)
+			res.RulesAdded = append(res.RulesAdded, key)
+			a.log.Info("ip rule added", "seq", seq, "link", o.rule.Link, "rule", key)
+		}
+	}
+	return first
+}
+
+// batchFailures reads `ip -force -batch` error output: each failed line
+// is reported as its error text followed by "Command failed -:N".
+// It returns line number → error text.
+func batchFailures(stderr string) map[int]string {
+	out := map[int]string{}
+	var msg []string
+	for _, l := range strings.Split(stderr, "\n") {
+		l = strings.TrimSpace(l)
+		if n, ok := strings.CutPrefix(l, "Command failed -:"); ok {
+			if i, err := strconv.Atoi(n); err == nil && i > 0 {
+				out[i] = strings.Join(msg, "; ")
+			}
+			msg = nil
+			continue
+		}
+		if l != "" {
+			msg = append(msg, l)
+		}
+	}
+	return out
 }
 
 // killMark deletes the conntrack entries carrying mark. conntrack(8)

@@ -13,16 +13,26 @@ import (
 )
 
 // recorder is a Runner that runs commands for real (in a namespace) and
-// records every call.
+// records every call; an `ip -batch -` is recorded as the ip commands of
+// its lines (one kernel write each), and counted once in procs.
 type recorder struct {
 	inner nftapply.Runner
 	mu    sync.Mutex
 	calls []string
+	procs []string
 }
 
 func (r *recorder) Run(ctx context.Context, stdin []byte, name string, args ...string) ([]byte, error) {
 	r.mu.Lock()
-	r.calls = append(r.calls, name+" "+strings.Join(args, " "))
+	call := name + " " + strings.Join(args, " ")
+	r.procs = append(r.procs, call)
+	if name == "ip" && slices.Contains(args, "-batch") {
+		for _, line := range strings.Split(strings.TrimSpace(string(stdin)), "\n") {
+			r.calls = append(r.calls, "ip "+args[0]+" "+line)
+		}
+	} else {
+		r.calls = append(r.calls, call)
+	}
 	r.mu.Unlock()
 	return r.inner.Run(ctx, stdin, name, args...)
 }
@@ -31,8 +41,17 @@ func (r *recorder) take() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c := r.calls
-	r.calls = nil
+	r.calls, r.procs = nil, nil
 	return c
+}
+
+// takeProcs returns the processes run since the last take (and forgets the calls).
+func (r *recorder) takeProcs() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.procs
+	r.calls, r.procs = nil, nil
+	return p
 }
 
 // writes are the recorded calls that change the kernel.

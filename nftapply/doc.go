@@ -22,17 +22,21 @@
 //     one text, and drift is a text comparison. With the library the table
 //     would be built from expressions that no golden file or admin reads.
 //   - Error text: nft reports the offending line and column of the text;
-//     `nft -c` validates the whole change with the kernel's own parser and
-//     the same message, before anything is touched.
+//     `nft -c` (or the `nft -f` transaction itself, when nothing precedes
+//     it) validates the whole change with the kernel's own parser and the
+//     same message, before anything is touched.
 //   - Testability: every kernel write is one Runner call with an argument
 //     list (never a shell), so tests count writes with a recording Runner
 //     and run the real commands inside network namespaces.
-//   - Speed: a transition is 4-6 commands (nft -c, nft -f, one or two ip
-//     rule/route changes, conntrack -D on a failure); BenchmarkApply and
-//     BenchmarkExecBaseline measure it. Exec and the nft transaction
-//     dominate; netlink would save the exec cost, but verdicts change a few
-//     times a day, the apply is not on the probe path, and flows on links
-//     that stay up are untouched while it runs.
+//   - Speed: exec is the cost (a few ms idle, 50-150 ms each on a loaded
+//     machine), so a transition runs as few processes as its order
+//     allows: a link failure is nft -f, conntrack -D, one ip -batch (the
+//     table and the state kill, which move the flows, first); a recovery
+//     is ip -batch, nft -f, ip -batch. nft -c runs only when routes or
+//     rules must precede a table nft has not accepted before; the agent
+//     validates the tables one link change away ahead (Prevalidate, a
+//     cache by hash). BenchmarkApply and BenchmarkExecBaseline measure it.
+//     netlink would save the remaining execs but not the transaction.
 //
 // conntrack entries are deleted with conntrack(8) (-D --mark M), for the
 // same reasons.

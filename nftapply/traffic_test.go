@@ -169,3 +169,105 @@ func otherNS(l trafficLab, isp string) string {
 	}
 	return l.isp2
 }
+
+// TestPrevalidateHitless: nft -c of whole-table replacements (what
+// Prevalidate runs in the background, at any time) never disturbs a flow,
+// even one whose packets would leave by the wrong link without the table's
+// mark: a flow on isp2 while the main default route points at isp1.
+func TestPrevalidateHitless(t *testing.T) {
+	l := newTrafficLab(t)
+	ctx := t.Context()
+	cfg := parseConfig(t, yamlRecipe)
+	a := nftapply.NewApplier(nftapply.ExecRunner{Netns: l.fw}, nftapply.OptionsFromConfig(cfg, nil))
+	plan := func(up ...string) nftapply.Plan {
+		t.Helper()
+		p, err := nftapply.Render(cfg, verdict(cfg, up, up))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if _, err := a.Apply(ctx, plan("isp2"), 1); err != nil {
+		t.Fatal(err)
+	}
+	ping := exec.CommandContext(ctx, "ip", "netns", "exec", l.lan, "ping", "-n", "-q", "-i", "0.01", "-c", "300", "-W", "1", "192.0.2.53")
+	var out strings.Builder
+	ping.Stdout = &out
+	if err := ping.Start(); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, 5*time.Second, "the flow reaching isp2", func() bool { return seen(t, l.isp2) > 2 })
+	if _, err := a.Apply(ctx, plan("isp1", "isp2"), 2); err != nil { // main default → isp1
+		t.Fatal(err)
+	}
+	checks := 0
+	for ctx.Err() == nil && seen(t, l.isp2) < 280 {
+		b := nftapply.NewApplier(nftapply.ExecRunner{Netns: l.fw}, nftapply.OptionsFromConfig(cfg, nil)) // empty cache
+		if _, err := b.Prevalidate(ctx, []nftapply.Plan{plan("isp1"), plan("isp2"), plan()}); err != nil {
+			t.Fatal(err)
+		}
+		checks++
+	}
+	if err := ping.Wait(); err != nil {
+		t.Errorf("ping: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "300 packets transmitted, 300 received") {
+		t.Errorf("the flow on isp2 lost packets during %d background checks:\n%s", checks, out.String())
+	}
+	if n := seen(t, l.isp1); n != 0 {
+		t.Errorf("isp1's server saw %d requests of a flow on isp2 (unmarked while a check ran)", n)
+	}
+	t.Logf("%d background checks under the flow", checks)
+}
+
+// TestTrafficHitlessRecovery: a flow on isp2 loses no packet while isp1
+// comes back (its route and rule go in, the table and the main default
+// route change to isp1 under the flow), with the checks ahead running
+// right after, as the agent runs them.
+func TestTrafficHitlessRecovery(t *testing.T) {
+	l := newTrafficLab(t)
+	ctx := t.Context()
+	cfg := parseConfig(t, yamlRecipe)
+	a := nftapply.NewApplier(nftapply.ExecRunner{Netns: l.fw}, nftapply.OptionsFromConfig(cfg, nil))
+	plan := func(up ...string) nftapply.Plan {
+		t.Helper()
+		p, err := nftapply.Render(cfg, verdict(cfg, up, up))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for i, up := range [][]string{{"isp1", "isp2"}, {"isp2"}} {
+		if _, err := a.Apply(ctx, plan(up...), uint64(i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ping := exec.CommandContext(ctx, "ip", "netns", "exec", l.lan, "ping", "-n", "-q", "-i", "0.01", "-c", "200", "-W", "1", "192.0.2.53")
+	var out strings.Builder
+	ping.Stdout = &out
+	if err := ping.Start(); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, 5*time.Second, "the flow reaching isp2", func() bool { return seen(t, l.isp2) > 2 })
+	for i := range 4 { // recover, fail, recover, fail under the same flow
+		up := []string{"isp1", "isp2"}
+		if i%2 == 1 {
+			up = []string{"isp2"}
+		}
+		if _, err := a.Apply(ctx, plan(up...), uint64(3+i)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Prevalidate(ctx, []nftapply.Plan{plan("isp1"), plan("isp2"), plan()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ping.Wait(); err != nil {
+		t.Errorf("ping: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "200 packets transmitted, 200 received") {
+		t.Errorf("the flow on isp2 lost packets while isp1 came back and failed:\n%s", out.String())
+	}
+	if n := seen(t, l.isp1); n != 0 {
+		t.Errorf("isp1's server saw %d requests of a flow on isp2", n)
+	}
+}

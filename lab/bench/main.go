@@ -161,6 +161,7 @@ func run(ctx context.Context, o options) error {
 	if len(tcols) > 0 {
 		fmt.Println()
 		printTrafficTable(os.Stdout, o, tcols)
+		printBreakdown(os.Stdout, tcols)
 	}
 	return nil
 }

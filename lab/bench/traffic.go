@@ -56,6 +56,8 @@ type trafficColumn struct {
 	handovers           int
 	vrrpMoved           int  // cut cycles in which fw2 became master
 	noHandover          bool // the method does not move the gateway
+	cutTimes            []time.Time
+	breakdown           *breakdown // gwstated: the hops of each cut (breakdown.go)
 }
 
 // method is what differs between gwstated and the ifstated method.
@@ -118,7 +120,11 @@ func trafficGwstated(ctx context.Context, bin lab.Binaries, trbin, profile strin
 		},
 	}
 	fmt.Fprintf(os.Stderr, "lab-bench: traffic, gwstated %s: %d cuts, %d handovers\n", profile, o.trafficCuts, o.handovers)
-	return measureCycles(ctx, trbin, m, o, col)
+	if err := measureCycles(ctx, trbin, m, o, col); err != nil {
+		return err
+	}
+	col.breakdown = &breakdown{}
+	return measureBreakdown(ctx, c, col.cutTimes, col.breakdown)
 }
 
 func trafficRecipe(ctx context.Context, bin lab.Binaries, trbin string, o options, col *trafficColumn, log io.Writer) error {
@@ -222,6 +228,7 @@ func measureCycles(ctx context.Context, trbin string, m method, o options, col *
 		if err := c.Lab.Cut(ctx, "isp1"); err != nil {
 			return err
 		}
+		col.cutTimes = append(col.cutTimes, cut)
 		if err := m.waitDown(ctx, cut); err != nil {
 			return fmt.Errorf("cut %d: %w", i, err)
 		}
