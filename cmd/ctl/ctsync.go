@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"flag"
-	"path/filepath"
 	"fmt"
+	"path/filepath"
 
 	"gwstated/internal/execrun"
 	"gwstated/redundancy"
