@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -343,6 +344,11 @@ func (r stateSyncRun) summary(t *testing.T, what string) (stalls []time.Duration
 		t.Logf("%s: %-26s moved %6v  stall p50 %6v max %6v  resumed %d/%d", what, h.name, h.moved.Round(time.Millisecond),
 			percentile(h.stall, 50).Round(time.Millisecond), percentile(h.stall, 100).Round(time.Millisecond), count(h.resumed), len(h.resumed))
 	}
+	ms := make([]string, len(stalls))
+	for i, d := range stalls {
+		ms[i] = strconv.FormatInt(d.Milliseconds(), 10)
+	}
+	t.Logf("%s: stalls_ms %s", what, strings.Join(ms, " "))
 	alive := 0
 	for _, s := range r.report.Streams {
 		if s.Alive() {
