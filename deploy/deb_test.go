@@ -34,6 +34,7 @@ var debFiles = []string{
 	"./usr/share/doc/gwstated/copyright",
 	"./usr/share/doc/gwstated/changelog.gz",
 	"./usr/share/doc/gwstated/examples/keepalived.conf",
+	"./usr/share/doc/gwstated/examples/conntrackd.conf",
 	"./usr/share/doc/gwstated/examples/linux-pair.yaml",
 	"./usr/share/lintian/overrides/gwstated",
 }

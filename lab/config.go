@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"gwstated/config"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"text/template"
@@ -58,6 +59,9 @@ type ClusterOptions struct {
 	// Rise sets probe.rise of the named links (the answers in a row that
 	// bring a target up), e.g. to make one link settle later than another.
 	Rise map[string]int
+	// NATTo sets links[].nat_to of the named links (ctsync.go: the
+	// WAN-side VRRP addresses).
+	NATTo map[string]netip.Addr
 	// Log receives one line per harness action (start, kill, ...); nil
 	// discards them.
 	Log io.Writer
@@ -72,7 +76,8 @@ type tmplNode struct {
 
 type tmplLink struct {
 	Name, Interface, Gateway string
-	Rise                     int // 0: the profile's
+	Rise                     int    // 0: the profile's
+	NatTo                    string // "": none
 }
 
 type tmplData struct {
@@ -124,7 +129,11 @@ func WriteConfig(l *Lab, path, keyFile, workDir string, opt ClusterOptions) (str
 	d.Damping.Suppress = fmt.Sprint(dmp.Suppress)
 	d.Damping.Reuse = fmt.Sprint(dmp.Reuse)
 	for _, s := range l.ISPs() {
-		d.Links = append(d.Links, tmplLink{Name: s.Name, Interface: l.Uplink(FW1, s.Name).Interface, Gateway: s.Gateway4.String(), Rise: opt.Rise[s.Name]})
+		lk := tmplLink{Name: s.Name, Interface: l.Uplink(FW1, s.Name).Interface, Gateway: s.Gateway4.String(), Rise: opt.Rise[s.Name]}
+		if a, ok := opt.NATTo[s.Name]; ok {
+			lk.NatTo = a.String()
+		}
+		d.Links = append(d.Links, lk)
 	}
 	for _, fw := range []string{FW1, FW2} {
 		n := tmplNode{Name: fw, Sync: l.SyncAddr(fw).String()}

@@ -2,8 +2,8 @@
 # Installs what the namespace lab, the tests and the man-page checks need on
 # a Debian or Ubuntu machine, when it is missing: iproute2 (ip), nftables
 # (nft), iputils-ping (the ifstated baseline of make lab-bench), mandoc,
-# python3 (the pf.conf grammar checker), conntrack and keepalived (the
-# Linux data plane), and for the deploy tests promtool (prometheus),
+# python3 (the pf.conf grammar checker), conntrack, keepalived and
+# conntrackd (the Linux data plane and its state sync), and for the deploy tests promtool (prometheus),
 # systemd-analyze, dpkg-deb, lintian and zsh. Used by make demo, make
 # lab-bench and .ci/run. Needs root for apt-get; prints what to install
 # otherwise.
@@ -19,6 +19,8 @@ command -v python3 >/dev/null 2>&1 || missing+=(python3)
 # keepalived -t checks deploy/examples/keepalived.conf.
 command -v conntrack  >/dev/null 2>&1 || missing+=(conntrack)
 command -v keepalived >/dev/null 2>&1 || missing+=(keepalived)
+# state sync of the pair: TestLinuxStateSync, deploy/examples/conntrackd.conf
+command -v conntrackd >/dev/null 2>&1 || missing+=(conntrackd)
 # deploy tests (issue 16): alert unit tests, unit checks, .deb build and lint,
 # the completion scripts
 command -v promtool       >/dev/null 2>&1 || missing+=(prometheus)

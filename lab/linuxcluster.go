@@ -162,6 +162,13 @@ type LinuxOptions struct {
 	Traffic string         // the gwtraffic binary (BuildTraffic)
 	// AdvertInt is keepalived's advert_int in seconds (default "0.1").
 	AdvertInt string
+	// SharedNAT adds a WAN-side VRRP address on every ISP segment, in one
+	// keepalived sync group with the LAN address, as every link's nat_to,
+	// and makes the firewalls' conntrack strict (ctsync.go); Conntrackd
+	// also runs conntrackd on both firewalls, syncing their connections
+	// over the sync segment, with keepalived's notify lines handing them
+	// over (gwctl ctsync).
+	SharedNAT, Conntrackd bool
 }
 
 // StartLinux starts the real-traffic lab on l: forwarding on (RouteLAN),
@@ -176,15 +183,27 @@ func StartLinux(ctx context.Context, l *Lab, o LinuxOptions) (*Cluster, error) {
 		return nil, err
 	}
 	o.Cluster.Dataplane = DataplaneNFT
+	if o.Conntrackd && !o.SharedNAT {
+		return nil, errors.New("lab: Conntrackd needs SharedNAT")
+	}
+	if o.SharedNAT {
+		o.Cluster.NATTo = WANAddresses(l)
+	}
 	c, err := StartCluster(ctx, l, o.Cluster)
 	if err != nil {
 		return nil, err
 	}
 	fail := func(err error) (*Cluster, error) { return nil, errors.Join(err, c.Close()) }
+	if o.SharedNAT {
+		err = c.startStateSync(ctx, o)
+	}
 	for _, fw := range []string{FW1, FW2} {
-		if err := c.StartKeepalived(fw, o.AdvertInt, c.TrackFile(fw)); err != nil {
-			return fail(err)
+		if err == nil && !o.SharedNAT {
+			err = c.StartKeepalived(fw, o.AdvertInt, c.TrackFile(fw))
 		}
+	}
+	if err != nil {
+		return fail(err)
 	}
 	if err := c.WaitVRRPMaster(ctx, FW1, 30*time.Second); err != nil {
 		return fail(err)

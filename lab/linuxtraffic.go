@@ -22,6 +22,8 @@ const (
 	TrafficUDPPort = 7000
 	TrafficTCPPort = 8080
 	StickyTCPPort  = 443
+	// TrafficStreamPort is the echo port of the long-lived streams.
+	TrafficStreamPort = 9000
 )
 
 // BuildTraffic compiles the traffic tool (lab/gwtraffic) into dir and
@@ -51,7 +53,8 @@ func (c *Cluster) StartServers(ctx context.Context, bin string) error {
 	for _, s := range c.Lab.ISPs() {
 		name := "traffic-" + s.Name
 		log := filepath.Join(c.opt.Dir, name+".log")
-		args := []string{"server", "--isp", s.Name, "--listen", Internet4.String(), "--udp", strconv.Itoa(TrafficUDPPort), "--tcp", ports}
+		args := []string{"server", "--isp", s.Name, "--listen", Internet4.String(), "--udp", strconv.Itoa(TrafficUDPPort), "--tcp", ports,
+			"--stream", strconv.Itoa(TrafficStreamPort)}
 		if err := c.startProc(name, s.Name, log, bin, args); err != nil {
 			return err
 		}

@@ -139,7 +139,7 @@ func complete(words []string, readFile func(string) ([]byte, error)) []string {
 	names := func(kind string) []string { return configNames(config, kind, readFile) }
 	if pending != nil {
 		switch pending.Name {
-		case "config", "out":
+		case "config", "out", "conntrackd-config", "conntrackd":
 			return []string{":files"}
 		case "link":
 			return withPrefix(names("links"), cur)
@@ -171,6 +171,8 @@ func complete(words []string, readFile func(string) ([]byte, error)) []string {
 		return withPrefix(names("links"), cur)
 	case c.name == "completion" && npos == 0:
 		return withPrefix([]string{"bash", "zsh"}, cur)
+	case c.name == "ctsync" && npos == 0:
+		return withPrefix([]string{"master", "backup", "fault"}, cur)
 	}
 	return nil
 }

@@ -45,10 +45,11 @@ func TestComplete(t *testing.T) {
 		words []string
 		want  []string
 	}{
-		{[]string{""}, []string{"check", "completion", "drain", "help", "history", "keygen", "render", "status", "undrain"}},
+		{[]string{""}, []string{"check", "completion", "ctsync", "drain", "help", "history", "keygen", "render", "status", "undrain"}},
 		{[]string{"d"}, []string{"drain"}},
 		{[]string{"__"}, nil}, // the hidden command is never offered
 		{[]string{"help", "un"}, []string{"undrain"}},
+		{[]string{"ctsync", "b"}, []string{"backup"}},
 		{[]string{"history", "--l"}, []string{"--limit", "--link"}},
 		{[]string{"render", "-"}, []string{"--config", "--json", "--node", "--up"}},
 		{[]string{"render", "--config", ""}, []string{":files"}},
@@ -162,7 +163,7 @@ func TestBashCompletion(t *testing.T) {
 		line string // the words typed, the last one being completed
 		want []string
 	}{
-		{"gwctl ", []string{"check", "completion", "drain", "help", "history", "keygen", "render", "status", "undrain"}},
+		{"gwctl ", []string{"check", "completion", "ctsync", "drain", "help", "history", "keygen", "render", "status", "undrain"}},
 		{"gwctl st", []string{"status"}},
 		{"gwctl status --w", []string{"--watch"}},
 		{"gwctl drain --config " + cfg + " ", []string{"isp1", "isp2", "backup"}},
@@ -214,7 +215,7 @@ func TestZshCompletion(t *testing.T) {
 		line string
 		want []string
 	}{
-		{"gwctl ", []string{"check", "completion", "drain", "help", "history", "keygen", "render", "status", "undrain"}},
+		{"gwctl ", []string{"check", "completion", "ctsync", "drain", "help", "history", "keygen", "render", "status", "undrain"}},
 		{"gwctl dr", []string{"drain"}},
 		{"gwctl history --config " + cfg + " --link i", []string{"isp1", "isp2"}},
 		{"gwctl check --config " + cfg + " --node w", []string{"witness"}},

@@ -46,6 +46,7 @@ inst 0644 deploy/prometheus/prometheus.yml usr/share/gwstated/prometheus/prometh
 inst 0644 deploy/grafana/gwstated.json usr/share/gwstated/grafana/gwstated.json
 inst 0644 "$d/copyright" usr/share/doc/gwstated/copyright
 inst 0644 deploy/examples/keepalived.conf usr/share/doc/gwstated/examples/keepalived.conf
+inst 0644 deploy/examples/conntrackd.conf usr/share/doc/gwstated/examples/conntrackd.conf
 inst 0644 deploy/examples/linux-pair.yaml usr/share/doc/gwstated/examples/linux-pair.yaml
 inst 0644 "$d/lintian-overrides" usr/share/lintian/overrides/gwstated
 date=$(date -u -R -d "@$SOURCE_DATE_EPOCH")

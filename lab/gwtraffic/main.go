@@ -1,9 +1,10 @@
 // Command gwtraffic is the lab's traffic tool (package lab/traffic) as a
 // process, run by the lab harness inside a namespace:
 //
-//	gwtraffic server --isp isp1 --udp 7000 --tcp 8080,443
+//	gwtraffic server --isp isp1 --udp 7000 --tcp 8080,443 [--stream 9000]
 //	gwtraffic client --server 203.0.113.1 --udp 7000 --flows 20 --rate 100 \
-//	    --tcp 8080 --conn-rate 20 --report r.json --status s.json [--duration 10s]
+//	    --tcp 8080 --conn-rate 20 [--streams 12 --stream-port 9000 --stream-rate 100] \
+//	    --report r.json --status s.json [--duration 10s]
 //
 // The server runs until SIGTERM or SIGINT. The client runs until then (or
 // --duration), writes its progress to --status every 100 ms while it runs
@@ -76,8 +77,12 @@ func server(ctx context.Context, args []string) error {
 	listen := fs.String("listen", "203.0.113.1", "address to listen on (bound: a UDP reply leaves from the address the request was sent to)")
 	udp := fs.Int("udp", 7000, "UDP echo port")
 	tcp := fs.String("tcp", "8080", "TCP ports, comma-separated")
+	stream := fs.Int("stream", 0, "TCP echo port for long-lived streams (0: none)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *stream < 0 || *stream > 65535 {
+		return fmt.Errorf("--stream %d: want 0..65535", *stream)
 	}
 	addr, err := netip.ParseAddr(*listen)
 	if err != nil {
@@ -103,9 +108,27 @@ func server(ctx context.Context, args []string) error {
 		}
 		lns = append(lns, ln)
 	}
+	var echo net.Listener
+	if *stream > 0 {
+		if echo, err = net.Listen("tcp", netip.AddrPortFrom(addr, uint16(*stream)).String()); err != nil {
+			pc.Close()
+			for _, l := range lns {
+				l.Close()
+			}
+			return err
+		}
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	log.Info("serving", "isp", *isp, "udp", *udp, "tcp", tcpPorts)
-	return (&traffic.Server{ISP: *isp, Log: log}).Serve(ctx, pc, lns...)
+	log.Info("serving", "isp", *isp, "udp", *udp, "tcp", tcpPorts, "stream", *stream)
+	srv := &traffic.Server{ISP: *isp, Log: log}
+	var wg sync.WaitGroup
+	var streamErr error
+	if echo != nil {
+		wg.Go(func() { streamErr = srv.ServeStreams(ctx, echo) })
+	}
+	err = srv.Serve(ctx, pc, lns...)
+	wg.Wait()
+	return errors.Join(err, streamErr)
 }
 
 func client(ctx context.Context, args []string, stdout io.Writer) error {
@@ -117,6 +140,9 @@ func client(ctx context.Context, args []string, stdout io.Writer) error {
 	tcp := fs.String("tcp", "8080", "server TCP ports, comma-separated")
 	connRate := fs.Int("conn-rate", 20, "new connections per second per TCP port")
 	connTimeout := fs.Duration("conn-timeout", time.Second, "bound of one connection attempt")
+	streams := fs.Int("streams", 0, "long-lived TCP streams to --stream-port")
+	streamPort := fs.Int("stream-port", 0, "the server's TCP echo port (its --stream)")
+	streamRate := fs.Int("stream-rate", 100, "records per second per stream")
 	duration := fs.Duration("duration", 0, "stop after this long (0: at SIGTERM)")
 	report := fs.String("report", "", "write the JSON report here (default stdout)")
 	status := fs.String("status", "", "write the progress here every 100 ms")
@@ -134,6 +160,7 @@ func client(ctx context.Context, args []string, stdout io.Writer) error {
 	c, err := traffic.NewClient(traffic.Config{
 		Server: addr, UDPPort: *udp, Flows: *flows, Rate: *rate,
 		TCPPorts: tcpPorts, ConnRate: *connRate, ConnTimeout: *connTimeout,
+		Streams: *streams, StreamPort: *streamPort, StreamRate: *streamRate,
 	})
 	if err != nil {
 		return err

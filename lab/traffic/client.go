@@ -28,6 +28,10 @@ type Config struct {
 	// Drain is how long Run waits for the last echoes after it stops
 	// sending (default 500 ms).
 	Drain time.Duration
+	// Streams long-lived TCP connections to StreamPort (the server's
+	// echo port), each writing StreamRate records per second (default
+	// 100) from start to end (stream.go).
+	Streams, StreamPort, StreamRate int
 }
 
 // ErrConfig marks an invalid Config.
@@ -46,6 +50,18 @@ func (c *Config) check() error {
 	}
 	if c.Drain == 0 {
 		c.Drain = 500 * time.Millisecond
+	}
+	if c.StreamRate == 0 {
+		c.StreamRate = 100
+	}
+	if c.Streams < 0 || c.Streams > 1000 {
+		errs = append(errs, fmt.Errorf("streams: %d: want 0..1000", c.Streams))
+	}
+	if c.StreamRate < 1 || c.StreamRate > 10000 {
+		errs = append(errs, fmt.Errorf("stream rate: %d: want 1..10000 per second", c.StreamRate))
+	}
+	if c.Streams > 0 && (c.StreamPort < 1 || c.StreamPort > 65535) {
+		errs = append(errs, fmt.Errorf("stream port: %d: want 1..65535", c.StreamPort))
 	}
 	if c.Flows < 0 || c.Flows > 1000 {
 		errs = append(errs, fmt.Errorf("flows: %d: want 0..1000", c.Flows))
@@ -81,6 +97,8 @@ type Client struct {
 	ports []int // local port per flow
 	conns []Conn
 	last  map[string]ConnISP
+	// streams: the long-lived TCP connections (stream.go)
+	streams []*Stream
 }
 
 // NewClient checks cfg and returns a client for it.
@@ -122,6 +140,9 @@ func (c *Client) Run(ctx context.Context) (Report, error) {
 		offset := interval * time.Duration(i) / time.Duration(len(socks))
 		senders.Go(func() { c.send(sendCtx, s, c.flows[i], offset, interval) })
 	}
+	if c.cfg.Streams > 0 {
+		receivers.Go(func() { c.runStreams(sendCtx, c.cfg.Drain) })
+	}
 	for _, port := range c.cfg.TCPPorts {
 		if c.cfg.ConnRate > 0 {
 			senders.Go(func() { c.open(sendCtx, port) })
@@ -145,6 +166,9 @@ func (c *Client) Run(ctx context.Context) (Report, error) {
 		rep.Flows = append(rep.Flows, fr)
 	}
 	rep.Conns = slices.Clone(c.conns)
+	for _, st := range c.streams {
+		rep.Streams = append(rep.Streams, st.Report(rep.Stop))
+	}
 	return rep, nil
 }
 
@@ -255,6 +279,9 @@ func (c *Client) Status() Status {
 	st := Status{Time: time.Now(), Conns: map[string]int{}, Last: maps.Clone(c.last)}
 	for _, f := range c.flows {
 		st.Flows = append(st.Flows, f.Progress())
+	}
+	for _, s := range c.streams {
+		st.Streams = append(st.Streams, s.Progress())
 	}
 	for _, r := range c.conns {
 		if r.OK {

@@ -115,6 +115,8 @@ type Report struct {
 	Stop  time.Time    `json:"stop"` // when sending stopped
 	Flows []FlowReport `json:"flows"`
 	Conns []Conn       `json:"conns"`
+	// Streams are the long-lived TCP connections (stream.go).
+	Streams []StreamReport `json:"streams,omitempty"`
 }
 
 // Status is a running client's progress (Client.Status), small enough to
@@ -125,6 +127,8 @@ type Status struct {
 	Conns map[string]int     `json:"conns"` // successful connections per ISP
 	Fails int                `json:"fails"` // failed connection attempts
 	Last  map[string]ConnISP `json:"last"`  // newest attempt per port
+	// Streams: the long-lived TCP connections' progress (stream.go).
+	Streams []StreamProgress `json:"streams,omitempty"`
 }
 
 // ConnISP is the outcome of a port's newest connection attempt.

@@ -8,7 +8,10 @@
 // (the ISP whose namespace it runs in) and the source address it saw (the
 // NAT address: which firewall's uplink carried it). TCP: the client opens
 // new connections continuously; the server answers each with the same
-// identity line and closes it.
+// identity line and closes it. Streams: long-lived TCP connections to the
+// server's echo port, each writing a record every interval from start to
+// end; their stalls and errors are what a master change of the firewall
+// pair costs an established connection (stream.go).
 //
 // Accounting is pure (Flow, Analyze*): per flow the packets sent, received,
 // lost, duplicated and reordered, the longest gap and every gap above three
