@@ -134,13 +134,18 @@ func WitnessPromises() string { return strings.Join(witnessPromises, " ") }
 // Paths.Pledge is set.
 //
 // pledge(2) allows only a short list of socket options under "inet", and a
-// forbidden call kills the process with an uncatchable SIGABRT. The ICMP
-// prober (its own transport since issue 17; pro-bing set IP_RECVTTL and
-// IP_RECVIF, which pledge forbids) sets ICMP6_FILTER on its IPv6 sockets
-// and opens its sockets again after repeated send failures and when a
-// SIGHUP restarts the probes. Whether "inet" allows that option has not been checked
-// against kern_pledge.c, and a reopen after the pledge would set it again.
-// Until both are settled, a firewall node runs with unveil(2) only.
+// forbidden call kills the process with an uncatchable SIGABRT. Read against
+// pledge_sockopt() in sys/kern/kern_pledge.c (rev. 1.247, openbsd/src
+// 94895ce9): every option at level IPPROTO_ICMP or IPPROTO_ICMPV6 is
+// forbidden, ICMP6_FILTER included, so the prober sets no kernel ICMP filter
+// on OpenBSD (probe's kernelICMP6Filter) and filters in its reader. What it
+// then does when it opens or reopens a socket — socket(2) and bind(2) of a
+// raw AF_INET/AF_INET6 socket, Go's SO_BROADCAST on IPv4 (SOL_SOCKET,
+// allowed under "inet"), sendmsg/recvmsg — is within "stdio inet". A
+// firewall node still runs with unveil(2) only: the full set has not been
+// run on an OpenBSD firewall (pf, CARP, the embedded member and the prober
+// together), and a missed call would kill the agent in production, not in a
+// test. The promises are listed so that gwstated(8) can say what it would be.
 func Promises() string {
 	names := make([]string, len(promises))
 	for i, p := range promises {

@@ -212,8 +212,9 @@ func inNetns(path string, log *slog.Logger, f func() error) error {
 }
 
 // setup asks the kernel to pass echo replies only, where it can: ICMPv6
-// filters are standard (RFC 3542, Linux and the BSDs), the ICMPv4 one is
-// Linux's. Without one, read drops the other messages itself. A shared
+// filters are standard (RFC 3542, Linux and the BSDs) but not set on
+// OpenBSD (kernelICMP6Filter), the ICMPv4 one is Linux's. Without one,
+// read drops the other messages itself. A shared
 // IPv6 socket also asks for each reply's destination (IPV6_PKTINFO), which
 // tells the endpoints apart; an IPv4 one finds it in the IP header.
 func (c *icmpConn) setup() {
@@ -221,10 +222,14 @@ func (c *icmpConn) setup() {
 	var err error
 	if c.key.v6 {
 		c.p6 = ipv6.NewPacketConn(c.conn)
-		var f ipv6.ICMPFilter
-		f.SetAll(true)
-		f.Accept(ipv6.ICMPTypeEchoReply)
-		err = c.p6.SetICMPFilter(&f)
+		if kernelICMP6Filter {
+			var f ipv6.ICMPFilter
+			f.SetAll(true)
+			f.Accept(ipv6.ICMPTypeEchoReply)
+			err = c.p6.SetICMPFilter(&f)
+		} else {
+			err = errNoICMP6Filter
+		}
 		if !c.key.bound.IsValid() {
 			if cerr := c.p6.SetControlMessage(ipv6.FlagDst, true); cerr != nil {
 				c.t.Log.Warn("probe: no IPV6_PKTINFO on the shared ICMPv6 socket", "err", cerr)

@@ -222,3 +222,9 @@ func pktinfoDst(oob []byte) netip.Addr {
 	}
 	return netip.Addr{}
 }
+
+// kernelICMP6Filter: Linux filters ICMPv6 in the kernel (ICMP6_FILTER).
+const kernelICMP6Filter = true
+
+// errNoICMP6Filter is never returned on Linux.
+var errNoICMP6Filter error

@@ -97,3 +97,15 @@ func (c *icmpConn) read() {
 		c.emu.RUnlock()
 	}
 }
+
+// kernelICMP6Filter is false outside Linux: the reader filters ICMPv6 itself.
+// On OpenBSD, pledge(2) kills a process that sets any socket option at
+// level IPPROTO_ICMPV6 — ICMP6_FILTER included — whatever its promises:
+// pledge_sockopt() in sys/kern/kern_pledge.c (rev. 1.247, 2019/01/06,
+// openbsd/src 94895ce9) has `case IPPROTO_ICMPV6: break;` and falls through
+// to pledge_fail(EPERM). Leaving the filter out keeps a reopened socket
+// (after send failures, or a probe restart on SIGHUP) within "inet".
+const kernelICMP6Filter = false
+
+// errNoICMP6Filter says why the ICMPv6 socket has no kernel filter.
+var errNoICMP6Filter = errors.New("ICMP6_FILTER not set here: pledge(2) forbids IPPROTO_ICMPV6 options")
