@@ -90,10 +90,11 @@
 // sequence number and a payload of a per-process random token and the
 // 64-bit sequence number; the reader drops anything else (other pingers'
 // replies, other ICMP types). The kernel filters out everything but echo
-// replies where it can: ICMP6_FILTER (RFC 3542; Linux and the BSDs) and
-// Linux's ICMP_FILTER for IPv4. Without a filter (IPv4 on OpenBSD) the
-// reader drops the rest itself; the kernel filter is an optimisation,
-// never the only path.
+// replies on Linux: ICMP6_FILTER (RFC 3542) and ICMP_FILTER for IPv4.
+// On OpenBSD neither is set — pledge(2) kills a process that sets an
+// IPPROTO_ICMPV6 option (kern_pledge.c, pledge_sockopt) — and the reader
+// drops the rest itself; the kernel filter is an optimisation, never the
+// only path.
 //
 // Why one socket rather than one per source: with a socket per source the
 // Go runtime wakes each socket's goroutine for its own link's replies —
