@@ -117,6 +117,19 @@
 // same kind of rules in by hand, for the traffic tool's own test and for
 // the ifstated method of make lab-bench.
 //
+// # State sync
+//
+// LinuxOptions.SharedNAT adds on every ISP segment a VRRP address fw1 and
+// fw2 share (WANAddress, 198.18.<i>.10) as the link's nat_to, in one
+// keepalived sync group with the LAN gateway (StartKeepalivedSync), and
+// makes conntrack strict (no TCP pick-up, invalid packets dropped);
+// Conntrackd also runs conntrackd on both firewalls (FTFW over unicast UDP
+// on sync0, its socket and lock file per namespace in the work directory)
+// and the group's notify lines run `gwctl ctsync`. StartStreams runs a
+// client with only long-lived TCP streams; TestLinuxStateSync measures
+// what a master change costs them, with and without conntrackd
+// (ctsync.go).
+//
 // # Teardown
 //
 // Close kills the processes still running in the lab's namespaces and
