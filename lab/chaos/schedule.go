@@ -72,14 +72,24 @@ type ScheduleOptions struct {
 // agent, one etcd member, the sync segment, the config file) at once; at
 // most one firewall agent is down or stopped at a time, so the invariants
 // have a firewall to check. Every fourth fault is followed by Quiet with
-// nothing active, so convergence is checked after combinations too.
+// nothing active, so convergence is checked after combinations too. Kinds
+// come in rounds: each round injects every kind once, in a random order.
 func Generate(seed uint64, o ScheduleOptions) []Fault {
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	var out []Fault
 	t := 5 * time.Second
 	n := 0
+	var deck []Kind
 	for {
-		k := Kinds[r.IntN(len(Kinds))]
+		// Kinds are dealt from a shuffled deck, every kind once per round,
+		// so a run of len(Kinds) faults or more injects every kind (a
+		// plain random pick left sync-split out of a 34-fault run).
+		if len(deck) == 0 {
+			deck = slices.Clone(Kinds)
+			r.Shuffle(len(deck), func(i, j int) { deck[i], deck[j] = deck[j], deck[i] })
+		}
+		k := deck[0]
+		deck = deck[1:]
 		f := Fault{Kind: k, Dur: o.MinFault + time.Duration(r.Int64N(int64(o.MaxFault-o.MinFault)+1))}
 		f.Dur = f.Dur.Round(100 * time.Millisecond)
 		fw := o.Firewalls[r.IntN(len(o.Firewalls))]

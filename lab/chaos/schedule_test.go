@@ -66,6 +66,35 @@ func TestGenerateRules(t *testing.T) {
 	}
 }
 
+// TestGenerateEveryKind: kinds are dealt in rounds, so every schedule of at
+// least len(Kinds) faults injects every kind, and the first len(Kinds)
+// faults (by draw order) are all different.
+func TestGenerateEveryKind(t *testing.T) {
+	for seed := range uint64(50) {
+		s := Generate(seed, testOpts)
+		if len(s) < len(Kinds) {
+			t.Fatalf("seed %d: only %d faults in %v", seed, len(s), testOpts.Duration)
+		}
+		seen := map[Kind]int{}
+		for _, f := range s {
+			seen[f.Kind]++
+		}
+		for _, k := range Kinds {
+			if seen[k] == 0 {
+				t.Errorf("seed %d: no %s fault in %d faults", seed, k, len(s))
+			}
+		}
+		// Rounds: no kind can be more than one ahead of another.
+		lo, hi := len(s), 0
+		for _, k := range Kinds {
+			lo, hi = min(lo, seen[k]), max(hi, seen[k])
+		}
+		if hi-lo > 1 {
+			t.Errorf("seed %d: kind counts range %d..%d, want rounds", seed, lo, hi)
+		}
+	}
+}
+
 func TestQuietWindows(t *testing.T) {
 	s := []Fault{{At: 5 * time.Second, Dur: 10 * time.Second}, {At: 8 * time.Second, Dur: 20 * time.Second}, {At: 50 * time.Second, Dur: time.Second}}
 	got := QuietWindows(s, 90*time.Second, 15*time.Second)
