@@ -351,17 +351,8 @@ func (n *Node) nodeRecordLoop(ctx context.Context, lease clientv3.LeaseID) {
 		rec := n.nodeRecord()
 		rctx, cancel := context.WithTimeout(ctx, n.requestTimeout())
 		err := n.store.PutNode(rctx, rec, lease)
-		n.mu.Lock()
-		a, out := n.applied, n.appliedOut
-		n.mu.Unlock()
-		if err == nil && out && a != nil {
-			if err = n.store.PutApplied(rctx, *a); err == nil {
-				n.mu.Lock()
-				if n.applied == a {
-					n.appliedOut = false
-				}
-				n.mu.Unlock()
-			}
+		if err == nil {
+			err = n.writeAppliedOut(rctx)
 		}
 		cancel()
 		if err != nil && ctx.Err() == nil {
@@ -374,6 +365,32 @@ func (n *Node) nodeRecordLoop(ctx context.Context, lease clientv3.LeaseID) {
 		case <-time.After(nodeRecordInterval):
 		}
 	}
+}
+
+// writeAppliedOut writes the applied record ReportApplied could not write
+// (etcd was unreachable), under appliedMu so that it never lands after a
+// newer one.
+func (n *Node) writeAppliedOut(ctx context.Context) error {
+	n.appliedMu.Lock()
+	defer n.appliedMu.Unlock()
+	n.mu.Lock()
+	a, out := n.applied, n.appliedOut
+	n.mu.Unlock()
+	if !out || a == nil {
+		return nil
+	}
+	if n.testLoopPut != nil {
+		n.testLoopPut(*a)
+	}
+	if err := n.store.PutApplied(ctx, *a); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	if n.applied == a {
+		n.appliedOut = false
+	}
+	n.mu.Unlock()
+	return nil
 }
 
 func (n *Node) nodeRecord() NodeRecord {

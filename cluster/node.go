@@ -83,9 +83,13 @@ type Node struct {
 	store   *Store
 
 	verdicts chan VerdictRecord // cap 1, newest wins
-	kick     chan struct{}      // cap 1: decide again
-	nodeKick chan struct{}      // cap 1: rewrite nodes/<node>
-	ready    chan struct{}      // closed when gossip listens
+	// deliverMu serialises deliver: choosing the newest verdict and putting
+	// it in verdicts happen in one order, so a deliver that chose an older
+	// verdict cannot push it over a newer one that overtook it.
+	deliverMu sync.Mutex
+	kick      chan struct{} // cap 1: decide again
+	nodeKick  chan struct{} // cap 1: rewrite nodes/<node>
+	ready     chan struct{} // closed when gossip listens
 
 	mu          sync.Mutex
 	mode        Mode
@@ -99,6 +103,16 @@ type Node struct {
 	pending     []AuditRecord // decided on gossip while etcd was unreachable
 	applied     *AppliedRecord
 	appliedOut  bool // applied not yet written to etcd
+	// appliedMu orders the writes of applied/<node>: ReportApplied and
+	// nodeRecordLoop both write it, and without it the loop's write of an
+	// older record could land after ReportApplied's newer one — the
+	// record then stayed one seq behind the verdict until the next
+	// decision (seen in the lab under load: "fw1 applied Seq:36, verdict
+	// seq 37"). Taken before mu, never while holding it.
+	appliedMu sync.Mutex
+	// testLoopPut, tests only: called by nodeRecordLoop, under appliedMu,
+	// just before it writes an applied record.
+	testLoopPut func(AppliedRecord)
 	running     bool
 	probs       *problems // bad records and gossip, each logged once (hostile.go)
 
@@ -203,6 +217,8 @@ func (n *Node) SetCARP(carp []CARPStatus) {
 // written to applied/<node>. When etcd is unreachable the record is kept
 // and written once etcd is back, and the error wraps ErrEtcdUnreachable.
 func (n *Node) ReportApplied(ctx context.Context, a AppliedRecord) error {
+	n.appliedMu.Lock()
+	defer n.appliedMu.Unlock()
 	a.Node = n.name
 	if a.Time.IsZero() {
 		a.Time = n.now()
@@ -338,7 +354,14 @@ func (n *Node) signalNode() {
 // deliver hands rec to Verdicts if it differs from the last one delivered.
 // A stale etcd verdict (older than one decided on gossip) is not delivered
 // on its initial read: the leader backfills the gossip verdict shortly.
+//
+// Two goroutines can deliver (the etcd watch, and gossipDecide in
+// on_etcd_loss: gossip). deliverMu keeps one from choosing verdict 36,
+// being descheduled, and pushing 36 over a 37 the other chose and pushed
+// after it.
 func (n *Node) deliver(rec VerdictRecord, gossip, initialRead bool) {
+	n.deliverMu.Lock()
+	defer n.deliverMu.Unlock()
 	n.mu.Lock()
 	if !gossip && !initialRead && rec.Leader != n.name && len(n.pending) > 0 {
 		// Another leader commits again: it wrote its own records of the
