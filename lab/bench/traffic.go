@@ -17,6 +17,10 @@ package main
 //	lost on the surviving link         datagrams lost by flows on isp2, over
 //	                                   all cycles, split: within 1 s of a
 //	                                   gateway event, and with none (goal 0)
+//	receive-buffer drops               UDP RcvbufErrors in the namespaces of
+//	                                   the lab's servers and client: loss
+//	                                   that is the lab's own (a receiver
+//	                                   starved of CPU), printed beside
 //	gateway moved                      cycles in which fw2's keepalived
 //	                                   logged MASTER (a demotion, or a VRRP
 //	                                   flap on a loaded machine)
