@@ -47,6 +47,7 @@ import (
 )
 
 type options struct {
+	keep      bool // keep the traffic lab's work directory
 	cuts      int
 	soak      time.Duration
 	profiles  []string
@@ -68,6 +69,7 @@ func main() {
 	flag.StringVar(&soakProfiles, "soak-profiles", "default,fast", "probe profiles to soak")
 	flag.BoolVar(&o.baseline, "baseline", true, "measure the ifstated recipe's method too")
 	flag.BoolVar(&o.verbose, "v", false, "narrate every cut")
+	flag.BoolVar(&o.keep, "keep", false, "keep the traffic lab's work directory (logs, ip monitor records)")
 	flag.BoolVar(&o.traffic, "traffic", true, "measure real traffic through the Linux pair (traffic.go)")
 	flag.IntVar(&o.trafficCuts, "traffic-cuts", 20, "cut/restore cycles of isp1 with traffic, per method")
 	flag.IntVar(&o.handovers, "handovers", 5, "impaired-master handovers with traffic, per method")

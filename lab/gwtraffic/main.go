@@ -92,7 +92,7 @@ func server(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("--tcp: %w", err)
 	}
-	pc, err := net.ListenPacket("udp", netip.AddrPortFrom(addr, uint16(*udp)).String())
+	pc, err := traffic.ListenUDP(ctx, netip.AddrPortFrom(addr, uint16(*udp)).String(), traffic.ServerReadBuffer)
 	if err != nil {
 		return err
 	}
