@@ -20,8 +20,11 @@ func (a *agent) apply(ctx context.Context, node Node) {
 	v := a.cur.Verdict
 	log := a.log.With("seq", v.Seq)
 	start := time.Now()
+	delivered := a.cur.Delivered
+	a.cur.Delivered = time.Time{} // a retry waited for the backoff, not the loop
 	res, err := a.dp.Apply(ctx, a.cfg, v)
-	a.m.applyDur.Observe(time.Since(start).Seconds())
+	took := time.Since(start)
+	a.m.applyDur.Observe(took.Seconds())
 	a.m.applyOps.Add(float64(res.Ops))
 	rec := cluster.AppliedRecord{Node: a.cfg.Node, Seq: v.Seq, Hash: res.Hash, Time: time.Now(), Backend: a.dp.Name()}
 	if err != nil {
@@ -38,6 +41,7 @@ func (a *agent) apply(ctx context.Context, node Node) {
 		}
 		if len(res.Changed) > 0 || res.Route {
 			a.m.ruleChanges.Inc()
+			a.m.applyPhases(phasesOf(v, a.started, delivered, start, took, res))
 			log.Info("verdict applied", "active", v.Active, "changed", res.Changed, "route", res.DefaultRoute,
 				"killed", res.Killed, "hash", cluster.ShortHash(res.Hash), "took", time.Since(start))
 		}
@@ -59,6 +63,26 @@ func (a *agent) apply(ctx context.Context, node Node) {
 	if node != nil {
 		a.report(ctx, node, rec)
 	}
+}
+
+// phasesOf are the phases of an apply that started at start, took took
+// and did res, for verdict v delivered at delivered (zero: not known, or a
+// retry) to an agent started at started.
+func phasesOf(v linkstate.Verdict, started, delivered, start time.Time, took time.Duration, res DataplaneResult) map[string]time.Duration {
+	ph := map[string]time.Duration{phaseEnd: took}
+	if !delivered.IsZero() {
+		ph[phaseQueue] = start.Sub(delivered)
+		if v.Time.After(started) {
+			ph[phaseCommit] = delivered.Sub(v.Time)
+		}
+	}
+	if res.TableIn > 0 {
+		ph[phaseTable] = res.TableIn
+	}
+	if res.StatesKilled > 0 {
+		ph[phaseConntrack] = res.StatesKilled
+	}
+	return ph
 }
 
 func (a *agent) report(ctx context.Context, node Node, rec cluster.AppliedRecord) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"path/filepath"
+	"time"
 
 	"gwstated/config"
 	"gwstated/internal/execrun"
@@ -39,6 +40,11 @@ type DataplaneResult struct {
 	Route        bool       // the default route was changed
 	Killed       []string   // links whose states were killed
 	Ops          int        // changes made (loads, route changes, kills)
+
+	// Phases from the start of Apply (nft only; 0: not done, or a backend
+	// that does not measure it).
+	TableIn      time.Duration // the new table in force
+	StatesKilled time.Duration // the dead links' conntrack entries deleted
 }
 
 // Redundancy is what the agent needs of the redundancy protocol (package

@@ -84,7 +84,8 @@ func (d *nftDataplane) Apply(ctx context.Context, cfg *config.Config, v linkstat
 	if err == nil {
 		d.queuePrevalidate(cfg, v)
 	}
-	out := DataplaneResult{Hash: p.Hash, DefaultRoute: p.DefaultRoute.Gateway, Route: res.DefaultRoute, Ops: res.Writes()}
+	out := DataplaneResult{Hash: p.Hash, DefaultRoute: p.DefaultRoute.Gateway, Route: res.DefaultRoute, Ops: res.Writes(),
+		TableIn: res.TableIn, StatesKilled: res.StatesKilled}
 	if res.Table {
 		out.Changed = append(out.Changed, "table inet "+p.TableName)
 	}

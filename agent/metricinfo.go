@@ -70,6 +70,7 @@ func gatherSample(witness bool) []*dto.MetricFamily {
 	m.verdictApplied(linkstate.Verdict{Links: map[string]linkstate.LinkVerdict{"isp1": {State: linkstate.Down}}}, v, "hash")
 	m.status(cluster.Status{Mode: cluster.ModeEtcd})
 	m.reloads.WithLabelValues("ok")
+	m.applyPhases(map[string]time.Duration{phaseEnd: time.Millisecond})
 	m.targetChange(probe.TargetChange{Link: "isp1", Target: netip.MustParseAddr("192.0.2.1"), State: linkstate.Down})
 	mfs, err := reg.Gather()
 	if err != nil {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -24,7 +25,8 @@ type metrics struct {
 	rtt         *prometheus.GaugeVec   // probe RTT per link and target
 	transitions *prometheus.CounterVec // verdict transitions seen, per link and new state
 	applyDur    prometheus.Histogram
-	decideToIn  prometheus.Histogram // leader's Decide → verdict in force here
+	decideToIn  prometheus.Histogram     // leader's Decide → verdict in force here
+	applyPhase  *prometheus.HistogramVec // phases of an apply that changed the rules, per phase
 	applyErrors prometheus.Counter
 	applyOps    prometheus.Counter
 	appliedSeq  prometheus.Gauge
@@ -77,6 +79,10 @@ func newMetrics(reg prometheus.Registerer, cfg *config.Config) *metrics {
 		decideToIn: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "gwstated_verdict_in_force_delay_seconds",
 			Help:    "Time from the leader's decision (the verdict's time) to the verdict in force on this node: etcd commit, watch, agent loop, apply. Verdicts decided while this agent runs; the leader's clock against this node's.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .15, .2, .3, .5, 1, 2.5, 5}}),
+		applyPhase: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "gwstated_apply_phase_seconds",
+			Help: "Phases of a verdict that changed the rules in force here: commit (leader's decision → verdict delivered here: etcd commit and watch; the leader's clock against this node's), " +
+				"queue (verdict delivered → apply start: the agent loop), and from the apply start: table (nft table in force), conntrack (dead links' conntrack entries deleted), end (apply done).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}, []string{"phase"}),
 		applyErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "gwstated_apply_errors_total",
 			Help: "Applies that failed (the previous rules stay; the apply is retried)."}),
 		applyOps: prometheus.NewCounter(prometheus.CounterOpts{Name: "gwstated_apply_operations_total",
@@ -115,7 +121,7 @@ func newMetrics(reg prometheus.Registerer, cfg *config.Config) *metrics {
 	}
 	reg.MustRegister(m.leader, m.mode, m.members, m.nodes, m.reloads)
 	if !cfg.IsWitness() {
-		reg.MustRegister(m.observed, m.verdict, m.active, m.loss, m.rtt, m.transitions, m.applyDur, m.decideToIn,
+		reg.MustRegister(m.observed, m.verdict, m.active, m.loss, m.rtt, m.transitions, m.applyDur, m.decideToIn, m.applyPhase,
 			m.applyErrors, m.applyOps, m.appliedSeq, m.ruleset, m.drift, m.demoted, m.suppressed,
 			m.ruleChanges, m.targetChanges, m.observedChange, m.lastDemotion, m.stateFailing)
 	}
@@ -163,6 +169,23 @@ func (m *metrics) verdictApplied(prev, v linkstate.Verdict, hash string) {
 	m.appliedSeq.Set(float64(v.Seq))
 	m.ruleset.Reset()
 	m.ruleset.WithLabelValues(strconv.FormatUint(v.Seq, 10), hash).Set(1)
+}
+
+// Phases of gwstated_apply_phase_seconds.
+const (
+	phaseCommit    = "commit"    // leader's decision → verdict delivered here
+	phaseQueue     = "queue"     // verdict delivered → apply start
+	phaseTable     = "table"     // apply start → nft table in force
+	phaseConntrack = "conntrack" // apply start → conntrack entries deleted
+	phaseEnd       = "end"       // apply start → apply done
+)
+
+// applyPhases records the phases of one apply that changed the rules in
+// force; a phase that did not happen, or is not known, is absent.
+func (m *metrics) applyPhases(phases map[string]time.Duration) {
+	for p, d := range phases {
+		m.applyPhase.WithLabelValues(p).Observe(d.Seconds())
+	}
 }
 
 // targetChange counts a probe target's change of state (probe.WithTargetChanges).

@@ -378,6 +378,7 @@ func (n *Node) deliver(rec VerdictRecord, gossip, initialRead bool) {
 		n.mu.Unlock()
 		return
 	}
+	rec.Delivered = n.now()
 	n.delivered = rec
 	n.fromGossip = gossip
 	n.mu.Unlock()

@@ -52,6 +52,10 @@ type VerdictRecord struct {
 	Leader     string `json:"leader"`      // node that committed it
 	AuditSeq   uint64 `json:"audit_seq"`   // sequence of the newest audit record
 	ConfigHash string `json:"config_hash"` // config hash of the leader that decided
+
+	// Delivered is when this node's Verdicts channel was handed the
+	// record (the Node's clock); not stored.
+	Delivered time.Time `json:"-"`
 }
 
 // Audit record kinds.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"gwstated/config"
@@ -45,6 +46,8 @@ type Options struct {
 	FirstPriority, LastPriority int
 	// Logger receives one line per change; nil discards.
 	Logger *slog.Logger
+	// Now is the clock of Result's phase durations; nil is time.Now.
+	Now func() time.Time
 }
 
 // OptionsFromConfig takes the options from a configuration.
@@ -64,6 +67,11 @@ type Result struct {
 	DefaultRoute bool     // the main default route was replaced
 	Killed       []uint32 // marks whose conntrack entries were deleted
 	Errors       []string // routes of links not ready that could not be set (retried at the next Apply/Repair)
+
+	// Phases of the Apply, from its start (Options.Now); 0 when the step
+	// wrote nothing.
+	TableIn      time.Duration // the nft transaction returned (the new table is in force)
+	StatesKilled time.Duration // the last conntrack deletion returned
 }
 
 // Writes is the number of kernel writes: the table, each route and rule,
@@ -89,6 +97,7 @@ type Applier struct {
 	r    Runner
 	opts Options
 	log  *slog.Logger
+	now  func() time.Time
 
 	vmu   sync.Mutex
 	valid map[[sha256.Size]byte]bool // tables nft accepted (validCache)
@@ -106,7 +115,11 @@ func NewApplier(r Runner, opts Options) *Applier {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Applier{r: r, opts: opts, log: log}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Applier{r: r, opts: opts, log: log, now: now}
 }
 
 // Apply brings the kernel to p, for verdict seq, in the order that never
@@ -151,6 +164,7 @@ type ipOp struct {
 
 func (a *Applier) apply(ctx context.Context, p Plan, seq uint64) (Result, error) {
 	var res Result
+	start := a.now()
 	if err := CheckPlan(p); err != nil {
 		return res, err
 	}
@@ -217,6 +231,7 @@ func (a *Applier) apply(ctx context.Context, p Plan, seq uint64) (Result, error)
 			a.log.Error("nft table not loaded", "seq", seq, "err", err)
 			return res, fmt.Errorf("%w: %w", ErrLoad, err)
 		}
+		res.TableIn = a.now().Sub(start)
 		a.markValid(script)
 		a.k.Table = p.Table
 		res.Table = true
@@ -241,6 +256,7 @@ func (a *Applier) apply(ctx context.Context, p Plan, seq uint64) (Result, error)
 				return res, fmt.Errorf("%w: mark %s: %w", ErrKillStates, hexMark(r.Fwmark), err)
 			}
 			res.Killed = append(res.Killed, r.Fwmark)
+			res.StatesKilled = a.now().Sub(start)
 			a.log.Info("conntrack entries deleted", "seq", seq, "mark", hexMark(r.Fwmark))
 		}
 	}

@@ -1,31 +1,32 @@
 package main
 
-// The chain of one cut, hop by hop, from what the agents already record:
+// The chain of one cut, hop by hop, from what the agents already publish:
 // the audit record of the transition (gwctl history --json: the leader's
-// Decide time and each node's last answer, evidence[].last_ok) and the
-// firewalls' JSON logs (the prober's "link state", the cluster's "verdict"
-// as the watch delivered it, the applier's "nft table loaded", "conntrack
-// entries deleted", "default route set" and the agent's "verdict applied"
-// with its "took").
+// Decide time and each node's last answer, evidence[].last_ok) and each
+// firewall's /metrics read before and after the cut:
+// gwstated_link_observed_change_timestamp_seconds{link="isp1"} (the
+// prober saw the link down) and the histogram
+// gwstated_apply_phase_seconds{phase} (the delta of its _sum over one
+// observation is the cut's value of that phase).
 //
 //	last answer → link down     each firewall's prober (detection)
 //	last answer → Decide        the leader decided (gossip, decide loop)
-//	Decide → verdict            the fenced etcd commit and the watch, per node
-//	verdict → apply start       the agent loop
-//	apply start → table in      nft table loaded (one transaction)
-//	apply start → conntrack     the dead link's entries deleted
-//	apply start → apply end     the rest: default route, rule deletes
+//	Decide → verdict            the fenced etcd commit and the watch, per node (phase commit)
+//	verdict → apply start       the agent loop (phase queue)
+//	apply start → table in      nft table loaded (one transaction; phase table)
+//	apply start → conntrack     the dead link's entries deleted (phase conntrack)
+//	apply start → apply end     the rest: default route, rule deletes (phase end)
 //	last answer → table in      the whole chain, to the rules that move flows
 //
-// Clocks: every process runs on this machine, one clock.
+// A phase observed more than once between the two reads (another apply
+// that changed the rules) is left out for that cut. Clocks: every process
+// runs on this machine, one clock.
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"text/tabwriter"
 	"time"
@@ -55,47 +56,82 @@ func (b *breakdown) add(name string, d time.Duration) {
 	b.hops = append(b.hops, &hop{name: name, d: []time.Duration{d}})
 }
 
-// logLine is one line of an agent's --log-format json log.
-type logLine struct {
-	Time  time.Time       `json:"time"`
-	Msg   string          `json:"msg"`
-	Link  string          `json:"link"`
-	State json.RawMessage `json:"state"` // a string, or a list ("verdict")
-	Seq   uint64          `json:"seq"`
-	Took  time.Duration   `json:"took"`
+const phaseMetric = "gwstated_apply_phase_seconds"
+
+// snapshot is what the breakdown reads of one firewall's /metrics.
+type snapshot struct {
+	down       time.Time          // gwstated_link_observed_change_timestamp_seconds{link="isp1"}
+	sum, count map[string]float64 // gwstated_apply_phase_seconds_{sum,count} per phase
 }
 
-func readLog(path string) ([]logLine, error) {
-	f, err := os.Open(path)
+func readSnapshot(ctx context.Context, c *lab.Cluster, fw string) (snapshot, error) {
+	m, err := c.Metrics(ctx, fw)
 	if err != nil {
-		return nil, err
+		return snapshot{}, err
 	}
-	defer f.Close()
-	var out []logLine
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var l logLine
-		if json.Unmarshal(sc.Bytes(), &l) == nil && !l.Time.IsZero() {
-			out = append(out, l)
-		}
+	s := snapshot{down: lab.UnixSeconds(m[`gwstated_link_observed_change_timestamp_seconds{link="isp1"}`]),
+		sum: map[string]float64{}, count: map[string]float64{}}
+	for _, ph := range []string{"commit", "queue", "table", "conntrack", "end"} {
+		s.sum[ph] = m[phaseMetric+`_sum{phase="`+ph+`"}`]
+		s.count[ph] = m[phaseMetric+`_count{phase="`+ph+`"}`]
 	}
-	return out, sc.Err()
+	return s, nil
 }
 
-// first is the first line after since that matches.
-func first(lines []logLine, since time.Time, match func(logLine) bool) (time.Time, logLine, bool) {
-	for _, l := range lines {
-		if !l.Time.Before(since) && match(l) {
-			return l.Time, l, true
+// cutReads are the firewalls' snapshots around each cut: before (the last
+// read after the rules with every link were in force) and after (once the
+// rules without isp1 are in force on both), keyed by the cut's time.
+type cutReads struct {
+	c      *lab.Cluster
+	before map[string]snapshot
+	cuts   map[time.Time][2]map[string]snapshot
+}
+
+func newCutReads(c *lab.Cluster) *cutReads {
+	return &cutReads{c: c, cuts: map[time.Time][2]map[string]snapshot{}}
+}
+
+func (r *cutReads) read(ctx context.Context) (map[string]snapshot, error) {
+	out := map[string]snapshot{}
+	for _, fw := range []string{lab.FW1, lab.FW2} {
+		s, err := readSnapshot(ctx, r.c, fw)
+		if err != nil {
+			return nil, err
 		}
+		out[fw] = s
 	}
-	return time.Time{}, logLine{}, false
+	return out, nil
+}
+
+// settled reads the firewalls with every link in force (before the next cut).
+func (r *cutReads) settled(ctx context.Context) error {
+	s, err := r.read(ctx)
+	r.before = s
+	return err
+}
+
+// cutDone reads the firewalls once the cut at cut is in force.
+func (r *cutReads) cutDone(ctx context.Context, cut time.Time) error {
+	s, err := r.read(ctx)
+	if err != nil || r.before == nil {
+		return err
+	}
+	r.cuts[cut] = [2]map[string]snapshot{r.before, s}
+	r.before = nil
+	return nil
+}
+
+// phase is the one observation of ph between before and after.
+func phase(before, after snapshot, ph string) (time.Duration, bool) {
+	if after.count[ph]-before.count[ph] != 1 {
+		return 0, false
+	}
+	return time.Duration((after.sum[ph] - before.sum[ph]) * float64(time.Second)), true
 }
 
 // measureBreakdown adds the hops of every cut at cuts (isp1 going down)
-// to b, from c's audit log and agent logs.
-func measureBreakdown(ctx context.Context, c *lab.Cluster, cuts []time.Time, b *breakdown) error {
+// to b, from c's audit log and the metrics reads.
+func measureBreakdown(ctx context.Context, c *lab.Cluster, cuts []time.Time, reads *cutReads, b *breakdown) error {
 	out, err := c.Gwctl(ctx, "history", "--link", "isp1", "--limit", "0", "--json")
 	if err != nil {
 		return err
@@ -105,13 +141,11 @@ func measureBreakdown(ctx context.Context, c *lab.Cluster, cuts []time.Time, b *
 		return fmt.Errorf("gwctl history --json: %w", err)
 	}
 	slices.SortFunc(hist, func(a, b cluster.AuditRecord) int { return a.Time.Compare(b.Time) })
-	logs := map[string][]logLine{}
-	for _, fw := range []string{lab.FW1, lab.FW2} {
-		if logs[fw], err = readLog(c.AgentLog(fw)); err != nil {
-			return err
-		}
-	}
 	for _, cut := range cuts {
+		rd, ok := reads.cuts[cut]
+		if !ok {
+			continue
+		}
 		i := slices.IndexFunc(hist, func(r cluster.AuditRecord) bool {
 			return r.Kind == cluster.KindTransition && r.To == linkstate.Down && r.Time.After(cut)
 		})
@@ -128,32 +162,35 @@ func measureBreakdown(ctx context.Context, c *lab.Cluster, cuts []time.Time, b *
 		if last.IsZero() || last.After(rec.Time) {
 			continue
 		}
-		b.add("last answer → Decide (leader)", rec.Time.Sub(last))
+		decide := rec.Time.Sub(last)
+		b.add("last answer → Decide (leader)", decide)
 		for _, fw := range []string{lab.FW1, lab.FW2} {
-			lines := logs[fw]
-			if t, _, ok := first(lines, last, func(l logLine) bool { return l.Msg == "link state" && l.Link == "isp1" && string(l.State) == `"down"` }); ok {
-				b.add("last answer → link down in the prober", t.Sub(last))
+			before, after := rd[0][fw], rd[1][fw]
+			if after.down.After(before.down) && after.down.After(last) {
+				b.add("last answer → link down in the prober", after.down.Sub(last))
 			}
-			tv, _, ok := first(lines, last, func(l logLine) bool { return l.Msg == "verdict" && l.Seq == rec.VerdictSeq })
+			commit, ok := phase(before, after, "commit")
 			if !ok {
 				continue
 			}
-			b.add("Decide → verdict on the node (commit, watch)", tv.Sub(rec.Time))
-			te, applied, ok := first(lines, tv, func(l logLine) bool { return l.Msg == "verdict applied" && l.Seq == rec.VerdictSeq })
+			b.add("Decide → verdict on the node (commit, watch)", commit)
+			queue, ok := phase(before, after, "queue")
 			if !ok {
 				continue
 			}
-			start := te.Add(-applied.Took)
-			b.add("verdict → apply start (agent loop)", start.Sub(tv))
-			if t, _, ok := first(lines, tv, func(l logLine) bool { return l.Msg == "nft table loaded" && l.Seq == rec.VerdictSeq }); ok {
-				b.add("apply start → nft table in", t.Sub(start))
-				b.add("last answer → nft table in (whole chain)", t.Sub(last))
+			b.add("verdict → apply start (agent loop)", queue)
+			toStart := decide + commit + queue
+			if t, ok := phase(before, after, "table"); ok {
+				b.add("apply start → nft table in", t)
+				b.add("last answer → nft table in (whole chain)", toStart+t)
 			}
-			if t, _, ok := first(lines, tv, func(l logLine) bool { return l.Msg == "conntrack entries deleted" && l.Seq == rec.VerdictSeq }); ok {
-				b.add("apply start → conntrack entries deleted", t.Sub(start))
+			if t, ok := phase(before, after, "conntrack"); ok {
+				b.add("apply start → conntrack entries deleted", t)
 			}
-			b.add("apply start → apply end (all writes)", applied.Took)
-			b.add("last answer → apply end", te.Sub(last))
+			if t, ok := phase(before, after, "end"); ok {
+				b.add("apply start → apply end (all writes)", t)
+				b.add("last answer → apply end", toStart+t)
+			}
 		}
 	}
 	return nil

@@ -135,12 +135,22 @@ func trafficGwstated(ctx context.Context, bin lab.Binaries, trbin, profile strin
 	if err := startMonitors(c); err != nil {
 		return err
 	}
+	reads := newCutReads(c) // breakdown.go
+	if err := reads.settled(ctx); err != nil {
+		return err
+	}
 	m := method{c: c,
-		waitDown: func(ctx context.Context, _ time.Time) error {
-			return c.WaitApplied(ctx, []string{"isp2"}, 30*time.Second)
+		waitDown: func(ctx context.Context, cut time.Time) error {
+			if err := c.WaitApplied(ctx, []string{"isp2"}, 30*time.Second); err != nil {
+				return err
+			}
+			return reads.cutDone(ctx, cut)
 		},
 		waitUp: func(ctx context.Context, _ time.Time) error {
-			return c.WaitApplied(ctx, []string{"isp1", "isp2"}, 60*time.Second)
+			if err := c.WaitApplied(ctx, []string{"isp1", "isp2"}, 60*time.Second); err != nil {
+				return err
+			}
+			return reads.settled(ctx)
 		},
 	}
 	fmt.Fprintf(os.Stderr, "lab-bench: traffic, gwstated %s: %d cuts, %d handovers\n", profile, o.trafficCuts, o.handovers)
@@ -148,7 +158,7 @@ func trafficGwstated(ctx context.Context, bin lab.Binaries, trbin, profile strin
 		return err
 	}
 	col.breakdown = &breakdown{}
-	return measureBreakdown(ctx, c, col.cutTimes, col.breakdown)
+	return measureBreakdown(ctx, c, col.cutTimes, reads, col.breakdown)
 }
 
 func trafficRecipe(ctx context.Context, bin lab.Binaries, trbin string, o options, col *trafficColumn, log io.Writer) error {
