@@ -3,7 +3,7 @@ package clustertest
 import (
 	"context"
 	"fmt"
-	"net"
+	"gwstated/internal/testkit"
 	"net/url"
 	"strings"
 	"sync"
@@ -84,16 +84,9 @@ func StartEtcd(t testing.TB, n int) *Etcd {
 	return e
 }
 
-// freeAddr returns a loopback host:port that was free a moment ago.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("clustertest: find a free loopback port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+// freeAddr returns a loopback host:port that was free a moment ago and was
+// not handed out before in this process (testkit.FreeAddr).
+func freeAddr(t testing.TB) string { return testkit.FreeAddr(t) }
 
 // initialCluster is etcd's --initial-cluster for every member: name=peer
 // URL, comma separated.
