@@ -136,4 +136,18 @@ func TestStatusWithLeaderlessMember(t *testing.T) {
 	if len(failed) > 0 {
 		t.Errorf("%d of %d `gwctl status` polls got no answer while %s had no leader:\n%s", len(failed), polls, leaderless, strings.Join(failed, "\n"))
 	}
+	// drain and undrain are transactions: a leaderless member refuses them
+	// before proposing, and gwctl tries the next endpoint until --timeout
+	// (before, a drain sent to it failed at once with "no leader": seen in
+	// a CI chaos run right after a sync-isolate).
+	for i := range 4 {
+		for _, args := range [][]string{
+			{"drain", "isp2", "--reason", "leaderless member test", "--wait", "0", "--timeout", "3s"},
+			{"undrain", "isp2", "--reason", "leaderless member test", "--wait", "0", "--timeout", "3s"},
+		} {
+			if out, err := c.Gwctl(ctx, args[0], args[1:]...); err != nil {
+				t.Errorf("round %d: gwctl %s while %s had no leader: %v\n%s", i, args[0], leaderless, err, out)
+			}
+		}
+	}
 }

@@ -120,8 +120,10 @@ func (c *conn) Close() error { return c.cli.Close() }
 // while the others keep their quorum (a split of the sync segment) keeps
 // answering on its client port, but would hold a linearizable read until
 // the timeout; with the requirement it refuses at once ("no leader",
-// Unavailable) and the client retries a read on the next endpoint. A write
-// it refuses fails at once with that error instead of a timeout.
+// Unavailable) and the client retries a read on the next endpoint. gwctl
+// retries what the client does not (transactions, the drain/undrain
+// writes included: a refused one was never proposed) with retryNoLeader,
+// until --timeout.
 func (c *conn) request(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(clientv3.WithRequireLeader(ctx), c.timeout)
 }

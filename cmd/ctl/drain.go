@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"gwstated/cluster"
 	"gwstated/linkstate"
 )
 
@@ -195,7 +196,16 @@ func writeOverride(ctx context.Context, c *conn, req overrideRequest, by string,
 	rctx, cancel := c.request(ctx)
 	defer cancel()
 	store := c.store()
-	verdict, hasOverride, rev, err := store.VerdictOverride(rctx, req.link)
+	type read struct {
+		verdict     *cluster.VerdictRecord
+		hasOverride bool
+		rev         int64
+	}
+	r, err := retryNoLeader(rctx, func(ctx context.Context) (read, error) {
+		v, has, rev, err := store.VerdictOverride(ctx, req.link)
+		return read{v, has, rev}, err
+	})
+	verdict, hasOverride, rev := r.verdict, r.hasOverride, r.rev
 	if err != nil {
 		return overrideResult{}, c.storeErr("read verdict", err)
 	}
@@ -211,7 +221,13 @@ func writeOverride(ctx context.Context, c *conn, req overrideRequest, by string,
 		if !hasOverride {
 			return overrideResult{unchanged: true}, nil
 		}
-		if err := store.DeleteOverride(rctx, req.link, by, req.reason); err != nil {
+		// A member without a leader refuses the transaction before
+		// proposing it (WithRequireLeader): nothing was written, so it is
+		// tried again, on the next endpoint, until --timeout — an election
+		// after a sync-segment fault lasts a moment.
+		if _, err := retryNoLeader(rctx, func(ctx context.Context) (struct{}, error) {
+			return struct{}{}, store.DeleteOverride(ctx, req.link, by, req.reason)
+		}); err != nil {
 			return overrideResult{}, c.requestErr("delete override", err)
 		}
 		return res, nil
@@ -220,7 +236,9 @@ func writeOverride(ctx context.Context, c *conn, req overrideRequest, by string,
 	if req.dur > 0 {
 		res.override.Until = now.Add(req.dur)
 	}
-	if err := store.PutOverride(rctx, res.override); err != nil {
+	if _, err := retryNoLeader(rctx, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, store.PutOverride(ctx, res.override)
+	}); err != nil {
 		return overrideResult{}, c.requestErr("write override", err)
 	}
 	return res, nil
