@@ -172,13 +172,22 @@ func (c *Client) Run(ctx context.Context) (Report, error) {
 	return rep, nil
 }
 
-func (c *Client) send(ctx context.Context, s *net.UDPConn, f *Flow, offset, interval time.Duration) {
+// startAfter waits offset (flows and streams start spread over the
+// interval); false when ctx ended first.
+func startAfter(ctx context.Context, offset time.Duration) bool {
 	first := time.NewTimer(offset)
 	defer first.Stop()
 	select {
 	case <-ctx.Done():
-		return
+		return false
 	case <-first.C:
+		return true
+	}
+}
+
+func (c *Client) send(ctx context.Context, s *net.UDPConn, f *Flow, offset, interval time.Duration) {
+	if !startAfter(ctx, offset) {
+		return
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()

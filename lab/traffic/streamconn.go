@@ -154,12 +154,8 @@ func (c *Client) stream(ctx context.Context, st *Stream, addr string, offset, in
 
 // write sends one record every interval until ctx ends or a write fails.
 func (c *Client) write(ctx context.Context, conn net.Conn, st *Stream, offset, interval time.Duration, fail func(error)) {
-	first := time.NewTimer(offset)
-	defer first.Stop()
-	select {
-	case <-ctx.Done():
+	if !startAfter(ctx, offset) {
 		return
-	case <-first.C:
 	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
