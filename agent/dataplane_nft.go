@@ -14,10 +14,11 @@ import (
 )
 
 // nftDataplane is dataplane: nft: nftapply.Render and an Applier that runs
-// nft, ip and conntrack.
+// nft and ip and deletes conntrack entries over ctnetlink.
 type nftDataplane struct {
 	nft     config.NFT // the ranges the start-up check cleared
 	r       nftapply.Runner
+	killer  nftapply.StateKiller // conntrack entries of dead links (stateKiller)
 	log     *slog.Logger
 	applier *nftapply.Applier
 	cfgHash string             // the config the applier was built for
@@ -38,12 +39,29 @@ func newNFTDataplane(ctx context.Context, cfg *config.Config, o Options) (Datapl
 	if err := nftapply.Check(ctx, r, cfg); err != nil {
 		return nil, nil, fmt.Errorf("dataplane nft: %w", err)
 	}
-	dp := &nftDataplane{nft: cfg.NFT, r: r, log: o.Log, pre: make(chan prevalidation, 1)}
+	dp := &nftDataplane{nft: cfg.NFT, r: r, killer: stateKiller(r, o.Log), log: o.Log, pre: make(chan prevalidation, 1)}
 	red, err := newVRRP(cfg, o)
 	if err != nil {
 		return nil, nil, err
 	}
 	return dp, red, nil
+}
+
+// stateKiller deletes conntrack entries in-process over ctnetlink (no
+// process on the failover path) in the namespace r's commands run in;
+// when that cannot be opened, with conntrack(8) through r, saying why. A
+// Runner other than ExecRunner (a test's) gets conntrack(8) through it.
+func stateKiller(r nftapply.Runner, log *slog.Logger) nftapply.StateKiller {
+	er, ok := r.(nftapply.ExecRunner)
+	if !ok {
+		return nftapply.ExecKiller{R: r}
+	}
+	k, err := nftapply.OpenNetlinkKiller(er.Netns)
+	if err != nil {
+		log.Warn("conntrack entries will be deleted with conntrack(8), one process per link failure: ctnetlink not usable", "err", err)
+		return nftapply.ExecKiller{R: r}
+	}
+	return k
 }
 
 func (d *nftDataplane) Name() string { return config.DataplaneNFT }
@@ -73,7 +91,9 @@ func (d *nftDataplane) Check(ctx context.Context, cfg *config.Config, v linkstat
 // reads the kernel at its first Apply and writes only what differs.
 func (d *nftDataplane) Apply(ctx context.Context, cfg *config.Config, v linkstate.Verdict) (DataplaneResult, error) {
 	if h := cfg.Hash(); d.applier == nil || h != d.cfgHash {
-		d.applier = nftapply.NewApplier(d.r, nftapply.OptionsFromConfig(cfg, d.log.With("node", cfg.Node)))
+		opts := nftapply.OptionsFromConfig(cfg, d.log.With("node", cfg.Node))
+		opts.Killer = d.killer
+		d.applier = nftapply.NewApplier(d.r, opts)
 		d.cfgHash = h
 	}
 	p, err := nftapply.Render(cfg, v)

@@ -44,6 +44,10 @@ type Options struct {
 	// RulePriorities is gwstated's ip rule priority range (inclusive):
 	// rules there that no Plan wants are deleted.
 	FirstPriority, LastPriority int
+	// Killer deletes a dead link's conntrack entries (step 4 of Apply);
+	// nil: ExecKiller through the Applier's Runner (conntrack -D). The
+	// agent gives a NetlinkKiller (in-process ctnetlink, no process).
+	Killer StateKiller
 	// Logger receives one line per change; nil discards.
 	Logger *slog.Logger
 	// Now is the clock of Result's phase durations; nil is time.Now.
@@ -59,7 +63,7 @@ func OptionsFromConfig(cfg *config.Config, log *slog.Logger) Options {
 // Result is what one Apply did: every kernel write, for logs and metrics.
 type Result struct {
 	Validated    bool     // nft -c ran on the packet path (the table was not validated ahead)
-	Commands     int      // processes that write: nft -f, ip -batch, conntrack -D
+	Commands     int      // processes that write: nft -f, ip -batch, conntrack -D (not an in-process ctnetlink delete)
 	Table        bool     // the table was replaced (one transaction)
 	Routes       []string // routing tables' routes set
 	RulesAdded   []string
@@ -94,10 +98,11 @@ func (r Result) Writes() int {
 // an unchanged Plan runs no command at all. Repair re-reads the kernel.
 // Methods are safe for concurrent use; they run one at a time.
 type Applier struct {
-	r    Runner
-	opts Options
-	log  *slog.Logger
-	now  func() time.Time
+	r      Runner
+	opts   Options
+	killer StateKiller
+	log    *slog.Logger
+	now    func() time.Time
 
 	vmu   sync.Mutex
 	valid map[[sha256.Size]byte]bool // tables nft accepted (validCache)
@@ -119,7 +124,11 @@ func NewApplier(r Runner, opts Options) *Applier {
 	if now == nil {
 		now = time.Now
 	}
-	return &Applier{r: r, opts: opts, log: log, now: now}
+	killer := opts.Killer
+	if killer == nil {
+		killer = ExecKiller{R: r}
+	}
+	return &Applier{r: r, opts: opts, killer: killer, log: log, now: now}
 }
 
 // Apply brings the kernel to p, for verdict seq, in the order that never
@@ -251,8 +260,9 @@ func (a *Applier) apply(ctx context.Context, p Plan, seq uint64) (Result, error)
 			if r.Fwmark == 0 || r.From.IsValid() || slices.ContainsFunc(p.Rules, func(w Rule) bool { return w.Fwmark == r.Fwmark }) {
 				continue
 			}
-			res.Commands++
-			if err := a.killMark(ctx, p.Family, r.Fwmark); err != nil {
+			procs, err := a.killer.KillMark(ctx, p.Family, r.Fwmark)
+			res.Commands += procs
+			if err != nil {
 				return res, fmt.Errorf("%w: mark %s: %w", ErrKillStates, hexMark(r.Fwmark), err)
 			}
 			res.Killed = append(res.Killed, r.Fwmark)
@@ -375,21 +385,6 @@ func batchFailures(stderr string) map[int]string {
 		}
 	}
 	return out
-}
-
-// killMark deletes the conntrack entries carrying mark. conntrack(8)
-// exits 1 when there were none; that is no failure.
-func (a *Applier) killMark(ctx context.Context, family int, mark uint32) error {
-	f := "ipv4"
-	if family == 6 {
-		f = "ipv6"
-	}
-	_, err := a.r.Run(ctx, nil, "conntrack", "-D", "-f", f, "--mark", strconv.FormatUint(uint64(mark), 10))
-	var ce *CmdError
-	if errors.As(err, &ce) && strings.Contains(ce.Stderr, " 0 flow entries") {
-		return nil
-	}
-	return err
 }
 
 // Drift is what one Repair found and did.

@@ -195,12 +195,20 @@ func TestApplyRecipeStates(t *testing.T) {
 
 // TestApplyKillsDeadLinkStates: entries with isp2's mark are deleted when
 // isp2 fails (isp1 still carries), entries with isp1's mark stay; with
-// every link down nothing is deleted.
+// every link down nothing is deleted. With either StateKiller.
 func TestApplyKillsDeadLinkStates(t *testing.T) {
+	for _, kk := range killerKinds {
+		t.Run(kk.name, func(t *testing.T) { testApplyKillsDeadLinkStates(t, kk.open, kk.procs) })
+	}
+}
+
+func testApplyKillsDeadLinkStates(t *testing.T, open func(*testing.T, string) nftapply.StateKiller, procs int) {
 	ns := firewall(t, false)
 	ctx := t.Context()
 	cfg := parseConfig(t, yamlRecipe)
-	a := nftapply.NewApplier(nftapply.ExecRunner{Netns: ns}, nftapply.OptionsFromConfig(cfg, nil))
+	opts := nftapply.OptionsFromConfig(cfg, nil)
+	opts.Killer = open(t, ns)
+	a := nftapply.NewApplier(nftapply.ExecRunner{Netns: ns}, opts)
 	apply := func(up, active []string) nftapply.Result {
 		t.Helper()
 		p, err := nftapply.Render(cfg, verdict(cfg, up, active))
@@ -228,6 +236,9 @@ func TestApplyKillsDeadLinkStates(t *testing.T) {
 	res := apply([]string{"isp1"}, []string{"isp1"})
 	if !slices.Equal(res.Killed, []uint32{0x101}) {
 		t.Errorf("killed %v, want [0x101]", res.Killed)
+	}
+	if res.Commands != 2+procs {
+		t.Errorf("isp2 down ran %d processes, want nft -f, ip -batch and %d for the kill", res.Commands, procs)
 	}
 	if n := count("257"); n != 0 {
 		t.Errorf("%d entries with isp2's mark left", n)
@@ -321,7 +332,7 @@ func TestAdoptWithoutWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := nftapply.NewApplier(nftapply.ExecRunner{Netns: ns}, nftapply.OptionsFromConfig(cfg, nil)).Apply(ctx, p, 1); err != nil {
+	if _, err := nftapply.NewApplier(nftapply.ExecRunner{Netns: ns}, kernelOptions(t, cfg, ns)).Apply(ctx, p, 1); err != nil {
 		t.Fatal(err)
 	}
 	rec := &recorder{inner: nftapply.ExecRunner{Netns: ns}}

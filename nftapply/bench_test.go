@@ -50,66 +50,76 @@ func BenchmarkRender(b *testing.B) {
 
 // BenchmarkApply: verdict → kernel in a namespace, alternating "all up"
 // and "the first link down" (a failure and a recovery), for 2 and 8
-// links. Reports p50/p99 of one transition, p50/p99 of the failures alone
-// (fail-p50-ms: the packet path of a cut), the kernel writes and the
-// processes per transition.
+// links, with the conntrack entries deleted in-process (kill=netlink, the
+// agent's) or by conntrack(8) (kill=exec, the fallback). Reports p50/p99
+// of one transition, p50/p99 of the failures alone (fail-p50-ms: the
+// packet path of a cut), the kernel writes and the processes per
+// transition.
 func BenchmarkApply(b *testing.B) {
 	for _, n := range []int{2, 8} {
-		b.Run(fmt.Sprintf("links=%d", n), func(b *testing.B) {
-			ns := newNetns(b)
-			for i := 0; i <= n; i++ {
-				mustRun(b, "ip", "-n", ns, "link", "add", fmt.Sprintf("eth%d", i), "type", "veth", "peer", "name", fmt.Sprintf("p%d", i))
-				mustRun(b, "ip", "-n", ns, "link", "set", fmt.Sprintf("eth%d", i), "up")
-				mustRun(b, "ip", "-n", ns, "link", "set", fmt.Sprintf("p%d", i), "up")
-				if i > 0 {
-					mustRun(b, "ip", "-n", ns, "addr", "add", fmt.Sprintf("10.%d.0.2/24", i), "dev", fmt.Sprintf("eth%d", i))
-				}
-			}
-			cfg := linksConfig(b, n)
-			all := linkNames(cfg)
-			plans := make([]nftapply.Plan, 2)
-			for k, up := range [][]string{all, all[1:]} {
-				p, err := nftapply.Render(cfg, verdict(cfg, up, up))
-				if err != nil {
-					b.Fatal(err)
-				}
-				plans[k] = p
-			}
-			ctx := b.Context()
-			a := nftapply.NewApplier(nftapply.ExecRunner{Netns: ns}, nftapply.OptionsFromConfig(cfg, nil))
-			if _, err := a.Apply(ctx, plans[0], 0); err != nil {
-				b.Fatal(err)
-			}
-			var lat, fail []time.Duration
-			writes, procs := 0, 0
-			i := 0
-			for b.Loop() {
-				i++
-				start := time.Now()
-				res, err := a.Apply(ctx, plans[i%2], uint64(i))
-				d := time.Since(start)
-				lat = append(lat, d)
-				if i%2 == 1 {
-					fail = append(fail, d)
-				}
-				if err != nil {
-					b.Fatal(err)
-				}
-				writes += res.Writes()
-				procs += res.Commands
-			}
-			slices.Sort(lat)
-			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
-			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
-			if len(fail) > 0 {
-				slices.Sort(fail)
-				b.ReportMetric(float64(fail[len(fail)/2].Microseconds())/1000, "fail-p50-ms")
-				b.ReportMetric(float64(fail[len(fail)*99/100].Microseconds())/1000, "fail-p99-ms")
-			}
-			b.ReportMetric(float64(writes)/float64(len(lat)), "writes/transition")
-			b.ReportMetric(float64(procs)/float64(len(lat)), "procs/transition")
-		})
+		for _, kill := range []string{"netlink", "exec"} {
+			b.Run(fmt.Sprintf("links=%d/kill=%s", n, kill), func(b *testing.B) { benchmarkApply(b, n, kill) })
+		}
 	}
+}
+
+func benchmarkApply(b *testing.B, n int, kill string) {
+	ns := newNetns(b)
+	for i := 0; i <= n; i++ {
+		mustRun(b, "ip", "-n", ns, "link", "add", fmt.Sprintf("eth%d", i), "type", "veth", "peer", "name", fmt.Sprintf("p%d", i))
+		mustRun(b, "ip", "-n", ns, "link", "set", fmt.Sprintf("eth%d", i), "up")
+		mustRun(b, "ip", "-n", ns, "link", "set", fmt.Sprintf("p%d", i), "up")
+		if i > 0 {
+			mustRun(b, "ip", "-n", ns, "addr", "add", fmt.Sprintf("10.%d.0.2/24", i), "dev", fmt.Sprintf("eth%d", i))
+		}
+	}
+	cfg := linksConfig(b, n)
+	all := linkNames(cfg)
+	plans := make([]nftapply.Plan, 2)
+	for k, up := range [][]string{all, all[1:]} {
+		p, err := nftapply.Render(cfg, verdict(cfg, up, up))
+		if err != nil {
+			b.Fatal(err)
+		}
+		plans[k] = p
+	}
+	ctx := b.Context()
+	opts := nftapply.OptionsFromConfig(cfg, nil)
+	if kill == "netlink" {
+		opts.Killer = netlinkKiller(b, ns)
+	}
+	a := nftapply.NewApplier(nftapply.ExecRunner{Netns: ns}, opts)
+	if _, err := a.Apply(ctx, plans[0], 0); err != nil {
+		b.Fatal(err)
+	}
+	var lat, fail []time.Duration
+	writes, procs := 0, 0
+	i := 0
+	for b.Loop() {
+		i++
+		start := time.Now()
+		res, err := a.Apply(ctx, plans[i%2], uint64(i))
+		d := time.Since(start)
+		lat = append(lat, d)
+		if i%2 == 1 {
+			fail = append(fail, d)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		writes += res.Writes()
+		procs += res.Commands
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	if len(fail) > 0 {
+		slices.Sort(fail)
+		b.ReportMetric(float64(fail[len(fail)/2].Microseconds())/1000, "fail-p50-ms")
+		b.ReportMetric(float64(fail[len(fail)*99/100].Microseconds())/1000, "fail-p99-ms")
+	}
+	b.ReportMetric(float64(writes)/float64(len(lat)), "writes/transition")
+	b.ReportMetric(float64(procs)/float64(len(lat)), "procs/transition")
 }
 
 // BenchmarkExecBaseline is the cost of one command through the runner the

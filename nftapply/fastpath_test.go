@@ -35,13 +35,25 @@ func procNames(procs []string) []string {
 // route and the rule deletes (one ip -batch); no nft -c on that path (the
 // transaction is the check: nothing precedes it). The recovery needs its
 // route and rule before the table, so it checks the table first unless it
-// was validated ahead — here it was loaded before, so it is cached.
+// was validated ahead — here it was loaded before, so it is cached. With
+// the agent's in-process conntrack killer (ctnetlink) the failure is two
+// processes.
 func TestApplyFailureFastPath(t *testing.T) {
+	for _, kk := range killerKinds {
+		t.Run(kk.name, func(t *testing.T) { testApplyFailureFastPath(t, kk.name, kk.open) })
+	}
+}
+
+func testApplyFailureFastPath(t *testing.T, killer string, open func(*testing.T, string) nftapply.StateKiller) {
 	ns := firewall(t, false)
 	ctx := t.Context()
 	cfg := parseConfig(t, yamlRecipe)
 	rec := &recorder{inner: nftapply.ExecRunner{Netns: ns}}
-	a := nftapply.NewApplier(rec, nftapply.OptionsFromConfig(cfg, nil))
+	opts := nftapply.OptionsFromConfig(cfg, nil)
+	if killer == "netlink" {
+		opts.Killer = open(t, ns) // exec: the default, through rec
+	}
+	a := nftapply.NewApplier(rec, opts)
 	both := []string{"isp1", "isp2"}
 	all, err := nftapply.Render(cfg, verdict(cfg, both, both))
 	if err != nil {
@@ -60,10 +72,14 @@ func TestApplyFailureFastPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := procNames(rec.takeProcs())
-	if want := []string{"nft -f", "conntrack -D", "ip -batch"}; !slices.Equal(got, want) {
+	want := []string{"nft -f", "conntrack -D", "ip -batch"}
+	if killer == "netlink" {
+		want = []string{"nft -f", "ip -batch"}
+	}
+	if !slices.Equal(got, want) {
 		t.Errorf("failure ran %q, want %q", got, want)
 	}
-	if res.Validated || res.Commands != 3 || !res.Table || !res.DefaultRoute || len(res.RulesDeleted) != 1 {
+	if res.Validated || res.Commands != len(want) || !res.Table || !res.DefaultRoute || len(res.RulesDeleted) != 1 || !slices.Equal(res.Killed, []uint32{0x100}) {
 		t.Errorf("failure result %+v", res)
 	}
 	assertKernel(t, ctx, ns, cfg, no1)
@@ -182,7 +198,7 @@ func TestApplyBatchPartialFailure(t *testing.T) {
 	ns := firewall(t, false)
 	ctx := t.Context()
 	cfg := parseConfig(t, yamlRecipe)
-	a := nftapply.NewApplier(nftapply.ExecRunner{Netns: ns}, nftapply.OptionsFromConfig(cfg, nil))
+	a := nftapply.NewApplier(nftapply.ExecRunner{Netns: ns}, kernelOptions(t, cfg, ns))
 	// isp1's interface down: its gateway is unreachable, its route fails.
 	mustRun(t, "ip", "-n", ns, "link", "set", "eth1", "down")
 	no1, err := nftapply.Render(cfg, verdict(cfg, []string{"isp2"}, []string{"isp2"}))

@@ -10,6 +10,7 @@ import (
 	"gwstated/config"
 	"gwstated/internal/netns"
 	"gwstated/linkstate"
+	"gwstated/nftapply"
 )
 
 const head = `
@@ -116,4 +117,24 @@ func mustRun(t testing.TB, name string, args ...string) string {
 func inNetns(t testing.TB, ns, name string, args ...string) string {
 	t.Helper()
 	return mustRun(t, "ip", append([]string{"netns", "exec", ns, name}, args...)...)
+}
+
+// netlinkKiller opens the in-process conntrack killer for ns (the
+// agent's); failing to open it fails the test.
+func netlinkKiller(t testing.TB, ns string) *nftapply.NetlinkKiller {
+	t.Helper()
+	k, err := nftapply.OpenNetlinkKiller(ns)
+	if err != nil {
+		t.Fatalf("OpenNetlinkKiller(%s): %v", ns, err)
+	}
+	return k
+}
+
+// kernelOptions are cfg's options with the agent's conntrack killer
+// (ctnetlink, in ns).
+func kernelOptions(t testing.TB, cfg *config.Config, ns string) nftapply.Options {
+	t.Helper()
+	o := nftapply.OptionsFromConfig(cfg, nil)
+	o.Killer = netlinkKiller(t, ns)
+	return o
 }

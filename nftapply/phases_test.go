@@ -29,7 +29,7 @@ func TestApplyPhases(t *testing.T) {
 	ns := firewall(t, false)
 	ctx := t.Context()
 	cfg := parseConfig(t, yamlRecipe)
-	opts := nftapply.OptionsFromConfig(cfg, nil)
+	opts := kernelOptions(t, cfg, ns)
 	clk := &stepClock{t: time.Unix(1000, 0), step: 10 * time.Millisecond}
 	opts.Now = clk.Now
 	a := nftapply.NewApplier(nftapply.ExecRunner{Netns: ns}, opts)

@@ -76,7 +76,7 @@ func TestTrafficBalancesAndFailsOver(t *testing.T) {
 	l := newTrafficLab(t)
 	ctx := t.Context()
 	cfg := parseConfig(t, yamlRecipe)
-	a := nftapply.NewApplier(nftapply.ExecRunner{Netns: l.fw}, nftapply.OptionsFromConfig(cfg, nil))
+	a := nftapply.NewApplier(nftapply.ExecRunner{Netns: l.fw}, kernelOptions(t, cfg, l.fw))
 	apply := func(up ...string) {
 		t.Helper()
 		p, err := nftapply.Render(cfg, verdict(cfg, up, up))
@@ -112,7 +112,7 @@ func TestTrafficHitless(t *testing.T) {
 	l := newTrafficLab(t)
 	ctx := t.Context()
 	cfg := parseConfig(t, yamlRecipe)
-	a := nftapply.NewApplier(nftapply.ExecRunner{Netns: l.fw}, nftapply.OptionsFromConfig(cfg, nil))
+	a := nftapply.NewApplier(nftapply.ExecRunner{Netns: l.fw}, kernelOptions(t, cfg, l.fw))
 	apply := func(up ...string) nftapply.Result {
 		t.Helper()
 		p, err := nftapply.Render(cfg, verdict(cfg, up, up))
@@ -178,7 +178,7 @@ func TestPrevalidateHitless(t *testing.T) {
 	l := newTrafficLab(t)
 	ctx := t.Context()
 	cfg := parseConfig(t, yamlRecipe)
-	a := nftapply.NewApplier(nftapply.ExecRunner{Netns: l.fw}, nftapply.OptionsFromConfig(cfg, nil))
+	a := nftapply.NewApplier(nftapply.ExecRunner{Netns: l.fw}, kernelOptions(t, cfg, l.fw))
 	plan := func(up ...string) nftapply.Plan {
 		t.Helper()
 		p, err := nftapply.Render(cfg, verdict(cfg, up, up))
@@ -202,7 +202,7 @@ func TestPrevalidateHitless(t *testing.T) {
 	}
 	checks := 0
 	for ctx.Err() == nil && seen(t, l.isp2) < 280 {
-		b := nftapply.NewApplier(nftapply.ExecRunner{Netns: l.fw}, nftapply.OptionsFromConfig(cfg, nil)) // empty cache
+		b := nftapply.NewApplier(nftapply.ExecRunner{Netns: l.fw}, kernelOptions(t, cfg, l.fw)) // empty cache
 		if _, err := b.Prevalidate(ctx, []nftapply.Plan{plan("isp1"), plan("isp2"), plan()}); err != nil {
 			t.Fatal(err)
 		}
@@ -228,7 +228,7 @@ func TestTrafficHitlessRecovery(t *testing.T) {
 	l := newTrafficLab(t)
 	ctx := t.Context()
 	cfg := parseConfig(t, yamlRecipe)
-	a := nftapply.NewApplier(nftapply.ExecRunner{Netns: l.fw}, nftapply.OptionsFromConfig(cfg, nil))
+	a := nftapply.NewApplier(nftapply.ExecRunner{Netns: l.fw}, kernelOptions(t, cfg, l.fw))
 	plan := func(up ...string) nftapply.Plan {
 		t.Helper()
 		p, err := nftapply.Render(cfg, verdict(cfg, up, up))
