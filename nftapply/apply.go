@@ -146,12 +146,13 @@ func NewApplier(r Runner, opts Options) *Applier {
 //     before any mark points at them: one `ip -batch`;
 //  3. the table is replaced in one nft transaction;
 //  4. with KillStates, while another link is active, the conntrack entries
-//     carrying the mark of each link that stopped being ready are deleted;
+//     carrying the mark of each link that stopped being ready are deleted
+//     (Options.Killer: in-process over ctnetlink in the agent, no process);
 //  5. the main default route is replaced (a plan without one leaves it)
 //     and the rules the plan no longer has are deleted, last: one
 //     `ip -batch`.
 //
-// A link failure is thus nft -f, conntrack -D, ip -batch: the table and
+// A link failure is thus nft -f, the state kill, ip -batch: the table and
 // the state kill, which move the flows, come before the rest. What
 // already holds is not written: an unchanged Plan costs nothing. On error,
 // what was done stays; the caller calls Apply again (a Backoff) and only

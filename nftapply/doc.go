@@ -30,14 +30,36 @@
 //     and run the real commands inside network namespaces.
 //   - Speed: exec is the cost (a few ms idle, 50-150 ms each on a loaded
 //     machine), so a transition runs as few processes as its order
-//     allows: a link failure is nft -f, conntrack -D, one ip -batch (the
-//     table and the state kill, which move the flows, first); a recovery
-//     is ip -batch, nft -f, ip -batch. nft -c runs only when routes or
-//     rules must precede a table nft has not accepted before; the agent
-//     validates the tables one link change away ahead (Prevalidate, a
-//     cache by hash). BenchmarkApply and BenchmarkExecBaseline measure it.
-//     netlink would save the remaining execs but not the transaction.
+//     allows: a link failure is nft -f, one ip -batch (the table and the
+//     state kill, which move the flows, first); a recovery is ip -batch,
+//     nft -f, ip -batch. nft -c runs only when routes or rules must
+//     precede a table nft has not accepted before; the agent validates the
+//     tables one link change away ahead (Prevalidate, a cache by hash).
+//     BenchmarkApply and BenchmarkExecBaseline measure it. netlink would
+//     save the remaining execs but not the transaction.
 //
-// conntrack entries are deleted with conntrack(8) (-D --mark M), for the
-// same reasons.
+// The conntrack entries of a dead link are deleted in-process over
+// ctnetlink (NetlinkKiller, github.com/ti-mo/conntrack), not with
+// conntrack(8): they sit on the client's critical path (a flow on the
+// failed link moves only once its entry, NAT'd to the dead link's
+// address, is gone), and a process costs 20 ms on a quiet machine here
+// and 30-90 ms under load, for what is one kernel request. The request is
+// IPCTNL_MSG_CT_DELETE with no tuple but CTA_MARK, CTA_MARK_MASK
+// 0xffffffff and the family in an nfgenmsg of version 1: the kernel runs
+// it as a flush with a filter, one pass over the table, deleting exactly
+// the entries of that family whose mark equals the link's — conntrack -D
+// -f F --mark M's semantics, which dumps the table and deletes entry by
+// entry. The mark filter on a flush is older; the family is honoured from
+// Linux 5.3 (earlier kernels would delete the other family's entries with
+// that mark too), so OpenNetlinkKiller refuses older kernels. No entry is
+// no error, as conntrack -D's exit 1 on "0 flow entries" is not one.
+// ti-mo/conntrack rather than vishvananda/netlink: the latter only
+// deletes by dumping the whole table into the process and deleting each
+// match with its own request (ConntrackDeleteFilters); ti-mo/conntrack has
+// the kernel-side filtered flush (Conn.FlushFilter) and opens its socket
+// in a given network namespace (tests and the lab drive a namespace from
+// outside). ExecKiller (conntrack -D through the Runner) stays the
+// Applier's default and the agent's fallback when ctnetlink cannot be
+// opened; Result.Commands counts processes, so an in-process deletion
+// counts none.
 package nftapply
