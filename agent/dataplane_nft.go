@@ -14,11 +14,12 @@ import (
 )
 
 // nftDataplane is dataplane: nft: nftapply.Render and an Applier that runs
-// nft and ip and deletes conntrack entries over ctnetlink.
+// nft, and writes routes, rules and conntrack deletions over netlink.
 type nftDataplane struct {
 	nft     config.NFT // the ranges the start-up check cleared
 	r       nftapply.Runner
-	killer  nftapply.StateKiller // conntrack entries of dead links (stateKiller)
+	killer  nftapply.StateKiller // conntrack entries of dead links (inProcess)
+	routes  nftapply.RouteWriter // routes and rules (inProcess)
 	log     *slog.Logger
 	applier *nftapply.Applier
 	cfgHash string             // the config the applier was built for
@@ -39,7 +40,8 @@ func newNFTDataplane(ctx context.Context, cfg *config.Config, o Options) (Datapl
 	if err := nftapply.Check(ctx, r, cfg); err != nil {
 		return nil, nil, fmt.Errorf("dataplane nft: %w", err)
 	}
-	dp := &nftDataplane{nft: cfg.NFT, r: r, killer: stateKiller(r, o.Log), log: o.Log, pre: make(chan prevalidation, 1)}
+	dp := &nftDataplane{nft: cfg.NFT, r: r, log: o.Log, pre: make(chan prevalidation, 1)}
+	dp.killer, dp.routes = inProcess(r, o.Log)
 	red, err := newVRRP(cfg, o)
 	if err != nil {
 		return nil, nil, err
@@ -47,21 +49,29 @@ func newNFTDataplane(ctx context.Context, cfg *config.Config, o Options) (Datapl
 	return dp, red, nil
 }
 
-// stateKiller deletes conntrack entries in-process over ctnetlink (no
-// process on the failover path) in the namespace r's commands run in;
-// when that cannot be opened, with conntrack(8) through r, saying why. A
-// Runner other than ExecRunner (a test's) gets conntrack(8) through it.
-func stateKiller(r nftapply.Runner, log *slog.Logger) nftapply.StateKiller {
+// inProcess returns the writers that need no process on the failover
+// path, in the namespace r's commands run in: conntrack entries deleted
+// over ctnetlink, routes and rules written over rtnetlink. One that cannot
+// be opened falls back to its command through r (conntrack -D, ip -batch),
+// saying why. A Runner other than ExecRunner (a test's) gets the commands.
+func inProcess(r nftapply.Runner, log *slog.Logger) (nftapply.StateKiller, nftapply.RouteWriter) {
+	var k nftapply.StateKiller = nftapply.ExecKiller{R: r}
+	var w nftapply.RouteWriter = nftapply.ExecRouteWriter{R: r}
 	er, ok := r.(nftapply.ExecRunner)
 	if !ok {
-		return nftapply.ExecKiller{R: r}
+		return k, w
 	}
-	k, err := nftapply.OpenNetlinkKiller(er.Netns)
-	if err != nil {
+	if nk, err := nftapply.OpenNetlinkKiller(er.Netns); err != nil {
 		log.Warn("conntrack entries will be deleted with conntrack(8), one process per link failure: ctnetlink not usable", "err", err)
-		return nftapply.ExecKiller{R: r}
+	} else {
+		k = nk
 	}
-	return k
+	if nw, err := nftapply.OpenNetlinkRouteWriter(er.Netns); err != nil {
+		log.Warn("routes and rules will be written with ip -batch, a process per step: rtnetlink not usable", "err", err)
+	} else {
+		w = nw
+	}
+	return k, w
 }
 
 func (d *nftDataplane) Name() string { return config.DataplaneNFT }
@@ -92,7 +102,7 @@ func (d *nftDataplane) Check(ctx context.Context, cfg *config.Config, v linkstat
 func (d *nftDataplane) Apply(ctx context.Context, cfg *config.Config, v linkstate.Verdict) (DataplaneResult, error) {
 	if h := cfg.Hash(); d.applier == nil || h != d.cfgHash {
 		opts := nftapply.OptionsFromConfig(cfg, d.log.With("node", cfg.Node))
-		opts.Killer = d.killer
+		opts.Killer, opts.Routes = d.killer, d.routes
 		d.applier = nftapply.NewApplier(d.r, opts)
 		d.cfgHash = h
 	}

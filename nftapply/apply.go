@@ -48,6 +48,10 @@ type Options struct {
 	// nil: ExecKiller through the Applier's Runner (conntrack -D). The
 	// agent gives a NetlinkKiller (in-process ctnetlink, no process).
 	Killer StateKiller
+	// Routes writes the routes and rules (steps 2 and 5 of Apply); nil:
+	// ExecRouteWriter through the Runner (one ip -batch). The agent gives
+	// a NetlinkRouteWriter (in-process rtnetlink, no process).
+	Routes RouteWriter
 	// Logger receives one line per change; nil discards.
 	Logger *slog.Logger
 	// Now is the clock of Result's phase durations; nil is time.Now.
@@ -63,7 +67,7 @@ func OptionsFromConfig(cfg *config.Config, log *slog.Logger) Options {
 // Result is what one Apply did: every kernel write, for logs and metrics.
 type Result struct {
 	Validated    bool     // nft -c ran on the packet path (the table was not validated ahead)
-	Commands     int      // processes that write: nft -f, ip -batch, conntrack -D (not an in-process ctnetlink delete)
+	Commands     int      // processes that write: nft -f, ip -batch, conntrack -D (not the in-process netlink writes)
 	Table        bool     // the table was replaced (one transaction)
 	Routes       []string // routing tables' routes set
 	RulesAdded   []string
@@ -101,6 +105,7 @@ type Applier struct {
 	r      Runner
 	opts   Options
 	killer StateKiller
+	routes RouteWriter
 	log    *slog.Logger
 	now    func() time.Time
 
@@ -128,7 +133,11 @@ func NewApplier(r Runner, opts Options) *Applier {
 	if killer == nil {
 		killer = ExecKiller{R: r}
 	}
-	return &Applier{r: r, opts: opts, killer: killer, log: log, now: now}
+	routes := opts.Routes
+	if routes == nil {
+		routes = ExecRouteWriter{R: r}
+	}
+	return &Applier{r: r, opts: opts, killer: killer, routes: routes, log: log, now: now}
 }
 
 // Apply brings the kernel to p, for verdict seq, in the order that never
@@ -288,34 +297,23 @@ func (a *Applier) apply(ctx context.Context, p Plan, seq uint64) (Result, error)
 	return res, nil
 }
 
-// batch runs ops as one `ip -force -batch -` (every line is tried; ip
-// names each failed line) and records in a.k and res what took effect.
+// batch runs ops through the RouteWriter (one `ip -force -batch -`, or
+// rtnetlink in-process; every op is tried, each failed one is named) and
+// records in a.k and res what took effect.
 // A failed route of a link not in use is a warning (its probes need the
 // route, its traffic does not; retried at the next Apply or Repair); any
-// other failure is the error returned, after every line was tried. When
-// ip's output does not say which lines failed, the kernel is read again
-// at the next Apply.
+// other failure is the error returned, after every op was tried. When
+// the writer cannot say which ops failed (ip's output does not, or
+// rtnetlink did not open), the kernel is read again at the next Apply.
 func (a *Applier) batch(ctx context.Context, p Plan, seq uint64, ops []ipOp, ready map[string]bool, res *Result) error {
-	var in strings.Builder
-	for _, o := range ops {
-		in.WriteString(o.line)
-		in.WriteByte('\n')
-	}
-	res.Commands++
-	_, err := a.r.Run(ctx, []byte(in.String()), "ip", famFlag(p.Family), "-force", "-batch", "-")
-	var failed map[int]string
+	failed, procs, err := a.routes.writeOps(ctx, p.Family, ops)
+	res.Commands += procs
 	if err != nil {
-		var ce *CmdError
-		if errors.As(err, &ce) {
-			failed = batchFailures(ce.Stderr)
+		a.known = false
+		if ops[0].route != nil {
+			return fmt.Errorf("%w: %s: %w", ErrRoute, ops[0].line, err)
 		}
-		if len(failed) == 0 {
-			a.known = false
-			if ops[0].route != nil {
-				return fmt.Errorf("%w: %s: %w", ErrRoute, ops[0].line, err)
-			}
-			return fmt.Errorf("%w: %s: %w", ErrRule, ops[0].line, err)
-		}
+		return fmt.Errorf("%w: %s: %w", ErrRule, ops[0].line, err)
 	}
 	var first error
 	fail := func(e error) {

@@ -36,8 +36,8 @@ func procNames(procs []string) []string {
 // transaction is the check: nothing precedes it). The recovery needs its
 // route and rule before the table, so it checks the table first unless it
 // was validated ahead — here it was loaded before, so it is cached. With
-// the agent's in-process conntrack killer (ctnetlink) the failure is two
-// processes.
+// the agent's in-process writers (ctnetlink, rtnetlink) both are one
+// process, nft -f.
 func TestApplyFailureFastPath(t *testing.T) {
 	for _, kk := range killerKinds {
 		t.Run(kk.name, func(t *testing.T) { testApplyFailureFastPath(t, kk.name, kk.open) })
@@ -50,8 +50,9 @@ func testApplyFailureFastPath(t *testing.T, killer string, open func(*testing.T,
 	cfg := parseConfig(t, yamlRecipe)
 	rec := &recorder{inner: nftapply.ExecRunner{Netns: ns}}
 	opts := nftapply.OptionsFromConfig(cfg, nil)
-	if killer == "netlink" {
-		opts.Killer = open(t, ns) // exec: the default, through rec
+	if killer == "netlink" { // exec: the defaults, through rec
+		opts.Killer = open(t, ns)
+		opts.Routes = netlinkRoutes(t, ns)
 	}
 	a := nftapply.NewApplier(rec, opts)
 	both := []string{"isp1", "isp2"}
@@ -74,7 +75,7 @@ func testApplyFailureFastPath(t *testing.T, killer string, open func(*testing.T,
 	got := procNames(rec.takeProcs())
 	want := []string{"nft -f", "conntrack -D", "ip -batch"}
 	if killer == "netlink" {
-		want = []string{"nft -f", "ip -batch"}
+		want = []string{"nft -f"}
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("failure ran %q, want %q", got, want)
@@ -89,7 +90,11 @@ func testApplyFailureFastPath(t *testing.T, killer string, open func(*testing.T,
 		t.Fatal(err)
 	}
 	got = procNames(rec.takeProcs())
-	if want := []string{"ip -batch", "nft -f", "ip -batch"}; !slices.Equal(got, want) {
+	want = []string{"ip -batch", "nft -f", "ip -batch"}
+	if killer == "netlink" {
+		want = []string{"nft -f"}
+	}
+	if !slices.Equal(got, want) {
 		t.Errorf("recovery of a table loaded before ran %q, want %q", got, want)
 	}
 	if res.Validated {

@@ -130,11 +130,23 @@ func netlinkKiller(t testing.TB, ns string) *nftapply.NetlinkKiller {
 	return k
 }
 
-// kernelOptions are cfg's options with the agent's conntrack killer
-// (ctnetlink, in ns).
+// netlinkRoutes opens the in-process route and rule writer for ns (the
+// agent's); failing to open it fails the test.
+func netlinkRoutes(t testing.TB, ns string) *nftapply.NetlinkRouteWriter {
+	t.Helper()
+	w, err := nftapply.OpenNetlinkRouteWriter(ns)
+	if err != nil {
+		t.Fatalf("OpenNetlinkRouteWriter(%s): %v", ns, err)
+	}
+	return w
+}
+
+// kernelOptions are cfg's options with the agent's in-process writers
+// (ctnetlink and rtnetlink, in ns).
 func kernelOptions(t testing.TB, cfg *config.Config, ns string) nftapply.Options {
 	t.Helper()
 	o := nftapply.OptionsFromConfig(cfg, nil)
 	o.Killer = netlinkKiller(t, ns)
+	o.Routes = netlinkRoutes(t, ns)
 	return o
 }
