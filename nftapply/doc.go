@@ -9,8 +9,8 @@
 // refuses a host where nftables or policy routing is missing or where
 // gwstated's marks, tables or rule priorities are already used.
 //
-// Why exec nft(8) and ip(8) rather than github.com/google/nftables and
-// github.com/vishvananda/netlink:
+// Why exec nft(8) rather than github.com/google/nftables (routes, rules
+// and conntrack entries go in-process: see below):
 //
 //   - Atomicity: `nft -f` loads "table; delete table; table {...}" as one
 //     netlink batch, one kernel transaction: packets see the old table or
@@ -28,15 +28,24 @@
 //   - Testability: every kernel write is one Runner call with an argument
 //     list (never a shell), so tests count writes with a recording Runner
 //     and run the real commands inside network namespaces.
-//   - Speed: exec is the cost (a few ms idle, 50-150 ms each on a loaded
-//     machine), so a transition runs as few processes as its order
-//     allows: a link failure is nft -f, one ip -batch (the table and the
-//     state kill, which move the flows, first); a recovery is ip -batch,
-//     nft -f, ip -batch. nft -c runs only when routes or rules must
-//     precede a table nft has not accepted before; the agent validates the
-//     tables one link change away ahead (Prevalidate, a cache by hash).
-//     BenchmarkApply and BenchmarkExecBaseline measure it. netlink would
-//     save the remaining execs but not the transaction.
+//   - Speed: exec is the cost (20 ms idle here, 30-150 ms each on a
+//     loaded machine), so a transition runs as few processes as its order
+//     allows: with the agent's in-process writers below, a link failure
+//     and a recovery are each one process, nft -f (with the exec writers:
+//     nft -f, conntrack -D, ip -batch; ip -batch, nft -f, ip -batch). nft
+//     -c runs only when routes or rules must precede a table nft has not
+//     accepted before; the agent validates the tables one link change
+//     away ahead (Prevalidate, a cache by hash). BenchmarkApply and
+//     BenchmarkExecBaseline measure it.
+//
+// Routes and rules (steps 2 and 5 of Apply) are written in-process over
+// rtnetlink (NetlinkRouteWriter, github.com/vishvananda/netlink), one
+// request per op, as ip route replace / ip rule add|del send them: the
+// same kernel state, and the same semantics as one `ip -force -batch`
+// (every op tried, each failure named by the kernel's error; the exec
+// writer, ExecRouteWriter, stays the Applier's default and the agent's
+// fallback, and TestRouteWritersAgree holds the two to the same result).
+// No atomicity is lost: an ip -batch was never one transaction either.
 //
 // The conntrack entries of a dead link are deleted in-process over
 // ctnetlink (NetlinkKiller, github.com/ti-mo/conntrack), not with
