@@ -152,17 +152,18 @@ func NewApplier(r Runner, opts Options) *Applier {
 //     nothing, and nothing was written before it);
 //  2. every link's routing table gets its default route, and the rules the
 //     plan adds go in (fwmark rules of links becoming ready, source rules),
-//     before any mark points at them: one `ip -batch`;
+//     before any mark points at them (Options.Routes: in-process over
+//     rtnetlink in the agent, else one `ip -batch`);
 //  3. the table is replaced in one nft transaction;
 //  4. with KillStates, while another link is active, the conntrack entries
 //     carrying the mark of each link that stopped being ready are deleted
 //     (Options.Killer: in-process over ctnetlink in the agent, no process);
 //  5. the main default route is replaced (a plan without one leaves it)
-//     and the rules the plan no longer has are deleted, last: one
-//     `ip -batch`.
+//     and the rules the plan no longer has are deleted, last, as in 2.
 //
-// A link failure is thus nft -f, the state kill, ip -batch: the table and
-// the state kill, which move the flows, come before the rest. What
+// A link failure is thus the table, the state kill, the route and rule
+// writes (with the agent's in-process writers one process, nft -f): the
+// table and the state kill, which move the flows, come before the rest. What
 // already holds is not written: an unchanged Plan costs nothing. On error,
 // what was done stays; the caller calls Apply again (a Backoff) and only
 // what is still missing is written.
