@@ -48,6 +48,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock of Result's phase durations; nil is time.Now.
 	Now func() time.Time
+	// NFTables, when set, carries the netlink rule swap: a table change
+	// that only changes rules inside chains is sent as one nf_tables
+	// batch, with no process (NetlinkConn). nil: every change is nft -f.
+	NFTables NFTables
 }
 
 // OptionsFromConfig takes the options from a configuration.
@@ -61,6 +65,7 @@ type Result struct {
 	Validated    bool     // nft -c ran on the packet path (the table was not validated ahead)
 	Commands     int      // processes that write: nft -f, ip -batch, conntrack -D
 	Table        bool     // the table was replaced (one transaction)
+	Swapped      bool     // ... by the netlink rule swap (no process), not nft -f
 	Routes       []string // routing tables' routes set
 	RulesAdded   []string
 	RulesDeleted []string
@@ -220,22 +225,30 @@ func (a *Applier) apply(ctx context.Context, p Plan, seq uint64) (Result, error)
 		}
 	}
 
-	// 3. the table, in one transaction
+	// 3. the table, in one transaction: the rule swap when only rules
+	// change, else (or when the kernel refuses the swap) nft -f
 	if tableChanged {
-		res.Commands++
-		if _, err := a.r.Run(ctx, []byte(script), "nft", "-f", "-"); err != nil {
-			if !cached && len(before) == 0 {
-				a.log.Error("nft table refused, nothing changed", "seq", seq, "err", err)
-				return res, fmt.Errorf("%w: %w", ErrValidate, err)
+		chains, swapped := a.swap(ctx, p, seq)
+		if !swapped {
+			res.Commands++
+			if _, err := a.r.Run(ctx, []byte(script), "nft", "-f", "-"); err != nil {
+				if !cached && len(before) == 0 {
+					a.log.Error("nft table refused, nothing changed", "seq", seq, "err", err)
+					return res, fmt.Errorf("%w: %w", ErrValidate, err)
+				}
+				a.log.Error("nft table not loaded", "seq", seq, "err", err)
+				return res, fmt.Errorf("%w: %w", ErrLoad, err)
 			}
-			a.log.Error("nft table not loaded", "seq", seq, "err", err)
-			return res, fmt.Errorf("%w: %w", ErrLoad, err)
+			a.markValid(script)
 		}
 		res.TableIn = a.now().Sub(start)
-		a.markValid(script)
 		a.k.Table = p.Table
-		res.Table = true
-		a.log.Info("nft table loaded", "seq", seq, "table", "inet "+p.TableName, "hash", p.Hash, "validated_ahead", cached)
+		res.Table, res.Swapped = true, swapped
+		if swapped {
+			a.log.Info("nft rules swapped", "seq", seq, "table", "inet "+p.TableName, "chains", chains, "hash", p.Hash)
+		} else {
+			a.log.Info("nft table loaded", "seq", seq, "table", "inet "+p.TableName, "hash", p.Hash, "validated_ahead", cached)
+		}
 	}
 
 	// 4. conntrack entries of links that stopped being ready
@@ -275,6 +288,32 @@ func (a *Applier) apply(ctx context.Context, p Plan, seq uint64) (Result, error)
 		}
 	}
 	return res, nil
+}
+
+// swap replaces the rules of the chains that differ between the table the
+// kernel holds and p's, as one nf_tables batch, when the two tables have
+// the same skeleton and Options.NFTables is set. false: nft -f must load
+// the table (first load, skeleton change, a Plan not made by Render, or
+// the kernel refused the batch, which then changed nothing: logged once,
+// nft -f reports its own error text if the table is bad).
+func (a *Applier) swap(ctx context.Context, p Plan, seq uint64) ([]string, bool) {
+	if a.opts.NFTables == nil {
+		return nil, false
+	}
+	chains, ok := swapPlan(a.k.Table, p)
+	if !ok {
+		return nil, false
+	}
+	b, err := swapBatch(p.rules, chains)
+	if err != nil {
+		a.log.Debug("nft rule swap not encodable; loading with nft -f", "seq", seq, "err", err)
+		return nil, false
+	}
+	if err := a.opts.NFTables.Commit(ctx, b); err != nil {
+		a.log.Warn("nft rule swap refused, nothing changed; loading with nft -f", "seq", seq, "chains", chains, "err", err)
+		return nil, false
+	}
+	return chains, true
 }
 
 // batch runs ops as one `ip -force -batch -` (every line is tried; ip
