@@ -4,7 +4,6 @@ package nftapply
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -80,11 +79,7 @@ func (n NetlinkConn) Commit(ctx context.Context, b Batch) error {
 	for acked := 0; acked < len(b.msgs); {
 		reply, err := c.Receive()
 		if err != nil {
-			var oe *netlink.OpError
-			if errors.As(err, &oe) && oe.Message != "" {
-				return fmt.Errorf("nf_tables refused the batch: %w", err)
-			}
-			return fmt.Errorf("nf_tables refused the batch: %w", err)
+			return fmt.Errorf("nf_tables refused the batch (table inet %s, chains %s): %w", b.Table, strings.Join(b.Chains, ", "), err)
 		}
 		for _, m := range reply {
 			if m.Header.Type == netlink.Error {
