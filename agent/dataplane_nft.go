@@ -18,6 +18,7 @@ import (
 type nftDataplane struct {
 	nft     config.NFT // the ranges the start-up check cleared
 	r       nftapply.Runner
+	nl      nftapply.NFTables // the rule swap; nil: none
 	log     *slog.Logger
 	applier *nftapply.Applier
 	cfgHash string             // the config the applier was built for
@@ -31,14 +32,17 @@ type nftDataplane struct {
 // as its redundancy side, nil when there is neither a demotion nor an
 // address to watch.
 func newNFTDataplane(ctx context.Context, cfg *config.Config, o Options) (Dataplane, Redundancy, error) {
-	r := o.NFTRunner
+	r, nl := o.NFTRunner, o.NFTables
 	if r == nil {
 		r = nftapply.ExecRunner{}
+		if nl == nil {
+			nl = nftapply.NetlinkConn{}
+		}
 	}
 	if err := nftapply.Check(ctx, r, cfg); err != nil {
 		return nil, nil, fmt.Errorf("dataplane nft: %w", err)
 	}
-	dp := &nftDataplane{nft: cfg.NFT, r: r, log: o.Log, pre: make(chan prevalidation, 1)}
+	dp := &nftDataplane{nft: cfg.NFT, r: r, nl: nl, log: o.Log, pre: make(chan prevalidation, 1)}
 	red, err := newVRRP(cfg, o)
 	if err != nil {
 		return nil, nil, err
@@ -73,7 +77,9 @@ func (d *nftDataplane) Check(ctx context.Context, cfg *config.Config, v linkstat
 // reads the kernel at its first Apply and writes only what differs.
 func (d *nftDataplane) Apply(ctx context.Context, cfg *config.Config, v linkstate.Verdict) (DataplaneResult, error) {
 	if h := cfg.Hash(); d.applier == nil || h != d.cfgHash {
-		d.applier = nftapply.NewApplier(d.r, nftapply.OptionsFromConfig(cfg, d.log.With("node", cfg.Node)))
+		opts := nftapply.OptionsFromConfig(cfg, d.log.With("node", cfg.Node))
+		opts.NFTables = d.nl
+		d.applier = nftapply.NewApplier(d.r, opts)
 		d.cfgHash = h
 	}
 	p, err := nftapply.Render(cfg, v)

@@ -50,12 +50,17 @@ func BenchmarkRender(b *testing.B) {
 
 // BenchmarkApply: verdict → kernel in a namespace, alternating "all up"
 // and "the first link down" (a failure and a recovery), for 2 and 8
-// links. Reports p50/p99 of one transition, p50/p99 of the failures alone
+// links, with the table loaded by nft -f (swap=false) and by the netlink
+// rule swap (swap=true). Reports p50/p99 of one transition, p50/p99 of the failures alone
 // (fail-p50-ms: the packet path of a cut), the kernel writes and the
 // processes per transition.
 func BenchmarkApply(b *testing.B) {
-	for _, n := range []int{2, 8} {
-		b.Run(fmt.Sprintf("links=%d", n), func(b *testing.B) {
+	for _, c := range []struct {
+		n    int
+		swap bool
+	}{{2, false}, {2, true}, {8, false}, {8, true}} {
+		n := c.n
+		b.Run(fmt.Sprintf("links=%d/swap=%v", n, c.swap), func(b *testing.B) {
 			ns := newNetns(b)
 			for i := 0; i <= n; i++ {
 				mustRun(b, "ip", "-n", ns, "link", "add", fmt.Sprintf("eth%d", i), "type", "veth", "peer", "name", fmt.Sprintf("p%d", i))
@@ -76,7 +81,11 @@ func BenchmarkApply(b *testing.B) {
 				plans[k] = p
 			}
 			ctx := b.Context()
-			a := nftapply.NewApplier(nftapply.ExecRunner{Netns: ns}, nftapply.OptionsFromConfig(cfg, nil))
+			opts := nftapply.OptionsFromConfig(cfg, nil)
+			if c.swap {
+				opts.NFTables = nftapply.NetlinkConn{Netns: ns}
+			}
+			a := nftapply.NewApplier(nftapply.ExecRunner{Netns: ns}, opts)
 			if _, err := a.Apply(ctx, plans[0], 0); err != nil {
 				b.Fatal(err)
 			}
