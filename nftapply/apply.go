@@ -140,15 +140,19 @@ func NewApplier(r Runner, opts Options) *Applier {
 //  2. every link's routing table gets its default route, and the rules the
 //     plan adds go in (fwmark rules of links becoming ready, source rules),
 //     before any mark points at them: one `ip -batch`;
-//  3. the table is replaced in one nft transaction;
+//  3. the table is replaced in one nf_tables transaction: the netlink
+//     rule swap when only rules inside chains change and
+//     Options.NFTables is set, else (or when the kernel refuses the swap,
+//     which then changed nothing) nft -f;
 //  4. with KillStates, while another link is active, the conntrack entries
 //     carrying the mark of each link that stopped being ready are deleted;
 //  5. the main default route is replaced (a plan without one leaves it)
 //     and the rules the plan no longer has are deleted, last: one
 //     `ip -batch`.
 //
-// A link failure is thus nft -f, conntrack -D, ip -batch: the table and
-// the state kill, which move the flows, come before the rest. What
+// A link failure is thus the swap (or nft -f), conntrack -D, ip -batch:
+// the table and the state kill, which move the flows, come before the
+// rest. What
 // already holds is not written: an unchanged Plan costs nothing. On error,
 // what was done stays; the caller calls Apply again (a Backoff) and only
 // what is still missing is written.
