@@ -132,11 +132,12 @@ func NewApplier(r Runner, opts Options) *Applier {
 // flows first and as few processes as the order allows:
 //
 //  1. the whole change is validated before anything is touched: a table
-//     already validated (Prevalidate, or loaded before: a cache by the
-//     hash of the text) needs nothing; else, when routes or rules must go
-//     in before the table, nft -c checks it; else the nft -f transaction of
-//     step 3 is itself the check (it is atomic: a refused table changes
-//     nothing, and nothing was written before it);
+//     already validated (Prevalidate, or loaded or swapped in before: a
+//     cache by the hash of the text) needs nothing; else, when routes or
+//     rules must go in before the table, nft -c checks it; else the
+//     transaction of step 3 (the swap, or nft -f) is itself the check (it
+//     is atomic: a refused table changes nothing, and nothing was written
+//     before it);
 //  2. every link's routing table gets its default route, and the rules the
 //     plan adds go in (fwmark rules of links becoming ready, source rules),
 //     before any mark points at them: one `ip -batch`;
@@ -243,8 +244,10 @@ func (a *Applier) apply(ctx context.Context, p Plan, seq uint64) (Result, error)
 				a.log.Error("nft table not loaded", "seq", seq, "err", err)
 				return res, fmt.Errorf("%w: %w", ErrLoad, err)
 			}
-			a.markValid(script)
 		}
+		// Accepted, by nft or by the kernel as a swap of the same rules:
+		// a later Apply of this table needs no nft -c.
+		a.markValid(script)
 		res.TableIn = a.now().Sub(start)
 		a.k.Table = p.Table
 		res.Table, res.Swapped = true, swapped

@@ -229,3 +229,47 @@ func TestApplySwapSkeletonChange(t *testing.T) {
 	}
 	assertKernel(t, ctx, ns, cfg, all)
 }
+
+// TestApplySwapValidates: a table the kernel accepted as a swap is
+// remembered as valid, like one nft -f loaded: a recovery to it, which
+// adds rules before the table, runs no nft -c; a recovery to a table
+// never accepted still runs nft -c first.
+func TestApplySwapValidates(t *testing.T) {
+	ns := firewall(t, false)
+	ctx := t.Context()
+	cfg := parseConfig(t, yamlRecipe)
+	cfg.AllDown = "none"
+	rec := &recorder{inner: nftapply.ExecRunner{Netns: ns}}
+	opts := nftapply.OptionsFromConfig(cfg, nil)
+	opts.NFTables = nftapply.NetlinkConn{Netns: ns}
+	a := nftapply.NewApplier(rec, opts)
+	all := renderUp(t, cfg, []string{"isp1", "isp2"})
+	no1 := renderUp(t, cfg, []string{"isp2"})
+	no2 := renderUp(t, cfg, []string{"isp1"})
+	none := renderUp(t, cfg, nil)
+	for i, step := range []struct {
+		name      string
+		p         nftapply.Plan
+		validated bool
+	}{
+		{"allworking (nft -f)", all, true},
+		{"noisp1 (swap)", no1, false},
+		{"alldown (swap)", none, false},
+		{"noisp1 again (recovery to a swapped table)", no1, false},
+		{"alldown again", none, false},
+		{"noisp2 (recovery to a table never accepted)", no2, true},
+	} {
+		res, err := a.Apply(ctx, step.p, uint64(i+1))
+		if err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		procs := procNames(rec.takeProcs())
+		if res.Validated != step.validated || slices.Contains(procs, "nft -c") != step.validated {
+			t.Errorf("%s: validated %v, ran %q; want nft -c %v", step.name, res.Validated, procs, step.validated)
+		}
+		if i > 0 && !res.Swapped {
+			t.Errorf("%s: not swapped: %+v", step.name, res)
+		}
+		assertKernel(t, ctx, ns, cfg, step.p)
+	}
+}
