@@ -112,6 +112,7 @@ type Applier struct {
 	k        Kernel
 	last     Plan
 	haveLast bool
+	repair   bool // Repair's apply: the table is loaded with nft -f
 }
 
 // NewApplier returns an Applier running commands through r.
@@ -299,12 +300,16 @@ func (a *Applier) apply(ctx context.Context, p Plan, seq uint64) (Result, error)
 
 // swap replaces the rules of the chains that differ between the table the
 // kernel holds and p's, as one nf_tables batch, when the two tables have
-// the same skeleton and Options.NFTables is set. false: nft -f must load
+// the same skeleton and Options.NFTables is set, outside Repair. Repair
+// loads with nft -f: drift is rare and off the packet path, and should a
+// swapped table ever list differently from Render's text (an nft other
+// than the one the tests compare with), a repair by swap would never
+// converge, one by nft -f does. false: nft -f must load
 // the table (first load, skeleton change, a Plan not made by Render, or
 // the kernel refused the batch, which then changed nothing: logged once,
 // nft -f reports its own error text if the table is bad).
 func (a *Applier) swap(ctx context.Context, p Plan, seq uint64) ([]string, bool) {
-	if a.opts.NFTables == nil {
+	if a.opts.NFTables == nil || a.repair {
 		return nil, false
 	}
 	chains, ok := swapPlan(a.k.Table, p)
@@ -495,7 +500,9 @@ func (a *Applier) Repair(ctx context.Context) (Drift, error) {
 		a.log.Warn("kernel state drifted from the applied plan; repairing", "found", d.Found)
 	}
 	a.k, a.known = k, true
+	a.repair = true
 	d.Result, err = a.apply(ctx, p, 0)
+	a.repair = false
 	return d, err
 }
 

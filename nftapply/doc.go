@@ -42,7 +42,8 @@
 // is not touched, so its comment stays. A swap the kernel refuses is
 // logged and the table loaded with nft -f, which reports nft's error
 // text. The swap needs the kernel's table to have the skeleton of the
-// new one (compared as text), so anything unexpected falls back to nft -f.
+// new one (compared as text), so anything unexpected falls back to nft -f;
+// Repair always loads with nft -f (it converges whatever nft lists).
 //
 // ip(8) sets routes and rules, every kernel write one Runner call with an
 // argument list (never a shell), so tests count writes with a recording

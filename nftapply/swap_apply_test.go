@@ -189,8 +189,9 @@ func TestApplySwapRefused(t *testing.T) {
 	}
 }
 
-// TestApplySwapSkeletonChange: when the kernel's table has changed in more
-// than rules (a chain added by hand), Repair loads the table with nft -f.
+// TestApplySwapSkeletonChange: when the kernel's table has changed (a
+// chain added by hand, a rule added by hand), Repair loads the table with
+// nft -f; the next transition swaps again.
 func TestApplySwapSkeletonChange(t *testing.T) {
 	ns := firewall(t, false)
 	ctx := t.Context()
@@ -218,16 +219,26 @@ func TestApplySwapSkeletonChange(t *testing.T) {
 	}
 	assertKernel(t, ctx, ns, cfg, all)
 
-	// A rule added by hand is only a rule: the swap repairs it.
+	// A rule added by hand is only a rule, but Repair loads with nft -f
+	// all the same (it converges whatever nft lists).
 	inNetns(t, ns, "nft", "add", "rule", "inet", "gwstated", "lan", "counter")
+	rec.takeProcs()
 	d, err = a.Repair(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !d.Result.Swapped || nl.take() != 1 {
+	if len(d.Found) != 1 || d.Result.Swapped || !d.Result.Table || nl.take() != 0 {
 		t.Errorf("repair of an added rule: %q %+v", d.Found, d.Result)
 	}
+	if got := procNames(writes(rec.takeProcs())); !slices.Equal(got, []string{"nft -f"}) {
+		t.Errorf("repair wrote with %q, want nft -f", got)
+	}
 	assertKernel(t, ctx, ns, cfg, all)
+	// The next transition swaps again.
+	res, err := a.Apply(ctx, renderUp(t, cfg, []string{"isp2"}), 2)
+	if err != nil || !res.Swapped {
+		t.Errorf("after a repair: %v %+v", err, res)
+	}
 }
 
 // TestApplySwapValidates: a table the kernel accepted as a swap is
