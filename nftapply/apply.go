@@ -19,7 +19,8 @@ import (
 // Sentinel errors of Apply; test with errors.Is.
 var (
 	// ErrValidate: the table was refused (by nft -c, or by the nft -f
-	// transaction when nothing had to precede it); nothing was touched.
+	// transaction when nothing had to precede it, each after the rule
+	// swap or its check was refused); nothing was touched.
 	ErrValidate = errors.New("nft table refused, nothing changed")
 	// ErrHostile: a Plan that Render never makes (bad names, control
 	// characters, include directives): refused before any command runs.
@@ -62,7 +63,7 @@ func OptionsFromConfig(cfg *config.Config, log *slog.Logger) Options {
 
 // Result is what one Apply did: every kernel write, for logs and metrics.
 type Result struct {
-	Validated    bool     // nft -c ran on the packet path (the table was not validated ahead)
+	Validated    bool     // the table was checked on the packet path (not validated ahead): the swap's check batch, in-process, or nft -c
 	Commands     int      // processes that write: nft -f, ip -batch, conntrack -D
 	Table        bool     // the table was replaced (one transaction)
 	Swapped      bool     // ... by the netlink rule swap (no process), not nft -f
@@ -135,7 +136,9 @@ func NewApplier(r Runner, opts Options) *Applier {
 //  1. the whole change is validated before anything is touched: a table
 //     already validated (Prevalidate, or loaded or swapped in before: a
 //     cache by the hash of the text) needs nothing; else, when routes or
-//     rules must go in before the table, nft -c checks it; else the
+//     rules must go in before the table, the rule swap's batch sent as a
+//     check (in-process: the kernel validates it and aborts it), or nft -c
+//     when there is no swap or its check refused it, checks it; else the
 //     transaction of step 3 (the swap, or nft -f) is itself the check (it
 //     is atomic: a refused table changes nothing, and nothing was written
 //     before it);
@@ -215,11 +218,20 @@ func (a *Applier) apply(ctx context.Context, p Plan, seq uint64) (Result, error)
 
 	// 1. validate
 	cached := tableChanged && a.isValid(script)
+	trySwap := true
 	if tableChanged && !cached && len(before) > 0 {
 		res.Validated = true
-		if _, err := a.r.Run(ctx, []byte(script), "nft", "-c", "-f", "-"); err != nil {
-			a.log.Error("nft table refused, nothing changed", "seq", seq, "err", err)
-			return res, fmt.Errorf("%w: %w", ErrValidate, err)
+		if b, ok := a.swapFor(p, seq); !ok {
+			trySwap = false
+		} else if err := a.opts.NFTables.Commit(ctx, b.CheckOnly()); err != nil {
+			a.log.Warn("nft rule swap refused by its check, nothing changed; checking with nft -c", "seq", seq, "chains", b.Chains, "err", err)
+			trySwap = false
+		}
+		if !trySwap {
+			if _, err := a.r.Run(ctx, []byte(script), "nft", "-c", "-f", "-"); err != nil {
+				a.log.Error("nft table refused, nothing changed", "seq", seq, "err", err)
+				return res, fmt.Errorf("%w: %w", ErrValidate, err)
+			}
 		}
 		a.markValid(script)
 	}
@@ -234,7 +246,11 @@ func (a *Applier) apply(ctx context.Context, p Plan, seq uint64) (Result, error)
 	// 3. the table, in one transaction: the rule swap when only rules
 	// change, else (or when the kernel refuses the swap) nft -f
 	if tableChanged {
-		chains, swapped := a.swap(ctx, p, seq)
+		var chains []string
+		swapped := false
+		if trySwap {
+			chains, swapped = a.swap(ctx, p, seq)
+		}
 		if !swapped {
 			res.Commands++
 			if _, err := a.r.Run(ctx, []byte(script), "nft", "-f", "-"); err != nil {
@@ -309,23 +325,33 @@ func (a *Applier) apply(ctx context.Context, p Plan, seq uint64) (Result, error)
 // the kernel refused the batch, which then changed nothing: logged once,
 // nft -f reports its own error text if the table is bad).
 func (a *Applier) swap(ctx context.Context, p Plan, seq uint64) ([]string, bool) {
-	if a.opts.NFTables == nil || a.repair {
-		return nil, false
-	}
-	chains, ok := swapPlan(a.k.Table, p)
+	b, ok := a.swapFor(p, seq)
 	if !ok {
 		return nil, false
 	}
+	if err := a.opts.NFTables.Commit(ctx, b); err != nil {
+		a.log.Warn("nft rule swap refused, nothing changed; loading with nft -f", "seq", seq, "chains", b.Chains, "err", err)
+		return nil, false
+	}
+	return b.Chains, true
+}
+
+// swapFor is the rule swap from the table the kernel holds to p's; false
+// when there is none (see swap).
+func (a *Applier) swapFor(p Plan, seq uint64) (Batch, bool) {
+	if a.opts.NFTables == nil || a.repair {
+		return Batch{}, false
+	}
+	chains, ok := swapPlan(a.k.Table, p)
+	if !ok {
+		return Batch{}, false
+	}
 	b, err := swapBatch(p.rules, chains)
 	if err != nil {
-		a.log.Debug("nft rule swap not encodable; loading with nft -f", "seq", seq, "err", err)
-		return nil, false
+		a.log.Debug("nft rule swap not encodable; using nft", "seq", seq, "err", err)
+		return Batch{}, false
 	}
-	if err := a.opts.NFTables.Commit(ctx, b); err != nil {
-		a.log.Warn("nft rule swap refused, nothing changed; loading with nft -f", "seq", seq, "chains", chains, "err", err)
-		return nil, false
-	}
-	return chains, true
+	return b, true
 }
 
 // batch runs ops as one `ip -force -batch -` (every line is tried; ip

@@ -30,7 +30,8 @@ const commitTimeout = 10 * time.Second
 
 // Commit implements NFTables: the messages of b between a batch begin and
 // end, every one asking for an acknowledgement; the first refusal is the
-// error (the kernel then aborted the whole transaction).
+// error (the kernel then aborted the whole transaction). A CheckOnly batch
+// has no end: the kernel checks it and aborts it.
 func (n NetlinkConn) Commit(ctx context.Context, b Batch) error {
 	if len(b.msgs) == 0 {
 		return nil
@@ -70,7 +71,9 @@ func (n NetlinkConn) Commit(ctx context.Context, b Batch) error {
 	for _, m := range b.msgs {
 		msgs = append(msgs, netlink.Message{Header: netlink.Header{Type: netlink.HeaderType(m.typ), Flags: netlink.HeaderFlags(m.flags)}, Data: m.data})
 	}
-	msgs = append(msgs, netlink.Message{Header: netlink.Header{Type: unix.NFNL_MSG_BATCH_END, Flags: netlink.Request}, Data: frame})
+	if !b.check {
+		msgs = append(msgs, netlink.Message{Header: netlink.Header{Type: unix.NFNL_MSG_BATCH_END, Flags: netlink.Request}, Data: frame})
+	}
 	if _, err := c.SendMessages(msgs); err != nil {
 		return fmt.Errorf("netlink: %w", err)
 	}

@@ -26,6 +26,16 @@ type Batch struct {
 	Table  string   // family inet
 	Chains []string // the chains whose rules are replaced
 	msgs   []nlMsg
+	check  bool // sent without the batch end: validated, then aborted
+}
+
+// CheckOnly is b as a check: sent without its batch end, so the kernel
+// validates every message as for a commit and then aborts the
+// transaction: nothing changes; a refusal is the same error. It is
+// nft -c of the swap, in-process.
+func (b Batch) CheckOnly() Batch {
+	b.check = true
+	return b
 }
 
 // Len is the number of messages in the batch (without its begin and end).

@@ -243,8 +243,9 @@ func TestApplySwapSkeletonChange(t *testing.T) {
 
 // TestApplySwapValidates: a table the kernel accepted as a swap is
 // remembered as valid, like one nft -f loaded: a recovery to it, which
-// adds rules before the table, runs no nft -c; a recovery to a table
-// never accepted still runs nft -c first.
+// adds rules before the table, is not checked again; a recovery to a
+// table never accepted is checked first, by the swap's batch sent as a
+// check (no process), not nft -c.
 func TestApplySwapValidates(t *testing.T) {
 	ns := firewall(t, false)
 	ctx := t.Context()
@@ -259,28 +260,67 @@ func TestApplySwapValidates(t *testing.T) {
 	no2 := renderUp(t, cfg, []string{"isp1"})
 	none := renderUp(t, cfg, nil)
 	for i, step := range []struct {
-		name      string
-		p         nftapply.Plan
-		validated bool
+		name            string
+		p               nftapply.Plan
+		validated, nftC bool
 	}{
-		{"allworking (nft -f)", all, true},
-		{"noisp1 (swap)", no1, false},
-		{"alldown (swap)", none, false},
-		{"noisp1 again (recovery to a swapped table)", no1, false},
-		{"alldown again", none, false},
-		{"noisp2 (recovery to a table never accepted)", no2, true},
+		{"allworking (nft -f)", all, true, true},
+		{"noisp1 (swap)", no1, false, false},
+		{"alldown (swap)", none, false, false},
+		{"noisp1 again (recovery to a swapped table)", no1, false, false},
+		{"alldown again", none, false, false},
+		{"noisp2 (recovery to a table never accepted: the swap's check)", no2, true, false},
 	} {
 		res, err := a.Apply(ctx, step.p, uint64(i+1))
 		if err != nil {
 			t.Fatalf("%s: %v", step.name, err)
 		}
 		procs := procNames(rec.takeProcs())
-		if res.Validated != step.validated || slices.Contains(procs, "nft -c") != step.validated {
-			t.Errorf("%s: validated %v, ran %q; want nft -c %v", step.name, res.Validated, procs, step.validated)
+		if res.Validated != step.validated || slices.Contains(procs, "nft -c") != step.nftC {
+			t.Errorf("%s: validated %v, ran %q; want validated %v, nft -c %v", step.name, res.Validated, procs, step.validated, step.nftC)
 		}
 		if i > 0 && !res.Swapped {
 			t.Errorf("%s: not swapped: %+v", step.name, res)
 		}
 		assertKernel(t, ctx, ns, cfg, step.p)
 	}
+}
+
+// TestApplySwapCheckRefused: when the swap's check is refused on a
+// recovery (rules go in before the table), nft -c checks the table
+// instead and nft -f loads it; the swap itself is not tried.
+func TestApplySwapCheckRefused(t *testing.T) {
+	ns := firewall(t, false)
+	ctx := t.Context()
+	cfg := parseConfig(t, yamlRecipe)
+	cfg.AllDown = "none"
+	rec := &recorder{inner: nftapply.ExecRunner{Netns: ns}}
+	nl := &countingNFT{inner: nftapply.NetlinkConn{Netns: ns}}
+	var logs syncBuffer
+	opts := nftapply.OptionsFromConfig(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	opts.NFTables = nl
+	a := nftapply.NewApplier(rec, opts)
+	for i, up := range [][]string{{"isp1", "isp2"}, nil} {
+		if _, err := a.Apply(ctx, renderUp(t, cfg, up), uint64(i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec.takeProcs()
+	nl.take()
+	nl.fail = errors.New("refused by the test")
+	no2 := renderUp(t, cfg, []string{"isp1"})
+	res, err := a.Apply(ctx, no2, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := procNames(rec.takeProcs()); !slices.Equal(got, []string{"nft -c", "ip -batch", "nft -f"}) {
+		t.Errorf("ran %q, want nft -c, ip -batch, nft -f", got) // the default route via isp1 stayed
+	}
+	if n := nl.take(); n != 1 || res.Swapped || !res.Validated {
+		t.Errorf("%d commits (want the check only), result %+v", n, res)
+	}
+	if n := strings.Count(logs.String(), "refused by its check"); n != 1 {
+		t.Errorf("check refusal logged %d times:\n%s", n, logs.String())
+	}
+	assertKernel(t, ctx, ns, cfg, no2)
 }

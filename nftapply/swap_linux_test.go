@@ -38,3 +38,33 @@ func TestSwapRefusedChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSwapCheckOnly: a batch sent as a check changes nothing, whether the
+// kernel accepts it or refuses it (with the same error as a commit).
+func TestSwapCheckOnly(t *testing.T) {
+	l := newSwapLab(t)
+	cfg := parseConfig(t, yamlRecipe)
+	a := renderUp(t, cfg, []string{"isp1", "isp2"})
+	b := renderUp(t, cfg, []string{"isp2"})
+	before := l.listingOf(t, a)
+	chains, ok := nftapply.SwapChains(a.Table, b)
+	if !ok {
+		t.Fatal("no swap")
+	}
+	batch, err := nftapply.SwapBatch(b, chains)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.nl.Commit(t.Context(), batch.CheckOnly()); err != nil {
+		t.Fatalf("check of a good swap: %v", err)
+	}
+	if got := l.list(t, a.TableName); got != before {
+		t.Errorf("a check changed the table:\n%s\nwas\n%s", got, before)
+	}
+	if err := l.nl.Commit(t.Context(), nftapply.WithJumpToMissingChain(batch).CheckOnly()); err == nil {
+		t.Error("the check accepted a jump to a missing chain")
+	}
+	if got := l.list(t, a.TableName); got != before {
+		t.Errorf("a refused check changed the table:\n%s\nwas\n%s", got, before)
+	}
+}
