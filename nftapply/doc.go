@@ -51,9 +51,11 @@
 // transition runs as few processes as its order allows: a link failure is
 // the swap, conntrack -D, one ip -batch (the table and the state kill,
 // which move the flows, first); a recovery is ip -batch, the swap, ip
-// -batch. nft -c runs only when routes or rules must precede a table nft
-// has not accepted before; the agent validates the tables one link change
-// away ahead (Prevalidate, a cache by hash). BenchmarkApply (swap=false,
+// -batch. When routes or rules must precede a table not accepted before,
+// the swap's batch is first sent as a check (without its batch end the
+// kernel validates it and aborts it), nft -c only when there is no swap;
+// the agent validates the tables one link change away ahead (Prevalidate,
+// a cache by hash). BenchmarkApply (swap=false,
 // swap=true) and BenchmarkExecBaseline measure it.
 //
 // conntrack entries are deleted with conntrack(8) (-D --mark M), for the
