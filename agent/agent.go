@@ -59,6 +59,11 @@ type Options struct {
 	NewNode    func(cfg *config.Config, log *slog.Logger) (Node, error)
 	Runner     execrun.Runner
 	NFTRunner  nftapply.Runner // dataplane: nft; nil: nftapply.ExecRunner
+	// NFTables carries nftapply's netlink rule swap (dataplane: nft).
+	// nil: nftapply.NetlinkConn{} (this namespace) when NFTRunner is nil
+	// too; with NFTRunner set and NFTables nil, every table change is
+	// nft -f through NFTRunner.
+	NFTables nftapply.NFTables
 	// LocalAddrs lists this node's addresses for the VRRP role; nil:
 	// redundancy.LocalAddrs.
 	LocalAddrs func() ([]netip.Addr, error)

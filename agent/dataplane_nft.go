@@ -20,6 +20,7 @@ type nftDataplane struct {
 	r       nftapply.Runner
 	killer  nftapply.StateKiller // conntrack entries of dead links (inProcess)
 	routes  nftapply.RouteWriter // routes and rules (inProcess)
+	nl      nftapply.NFTables    // the rule swap; nil: none
 	log     *slog.Logger
 	applier *nftapply.Applier
 	cfgHash string             // the config the applier was built for
@@ -33,14 +34,17 @@ type nftDataplane struct {
 // as its redundancy side, nil when there is neither a demotion nor an
 // address to watch.
 func newNFTDataplane(ctx context.Context, cfg *config.Config, o Options) (Dataplane, Redundancy, error) {
-	r := o.NFTRunner
+	r, nl := o.NFTRunner, o.NFTables
 	if r == nil {
 		r = nftapply.ExecRunner{}
+		if nl == nil {
+			nl = nftapply.NetlinkConn{}
+		}
 	}
 	if err := nftapply.Check(ctx, r, cfg); err != nil {
 		return nil, nil, fmt.Errorf("dataplane nft: %w", err)
 	}
-	dp := &nftDataplane{nft: cfg.NFT, r: r, log: o.Log, pre: make(chan prevalidation, 1)}
+	dp := &nftDataplane{nft: cfg.NFT, r: r, nl: nl, log: o.Log, pre: make(chan prevalidation, 1)}
 	dp.killer, dp.routes = inProcess(r, o.Log)
 	red, err := newVRRP(cfg, o)
 	if err != nil {
@@ -103,6 +107,7 @@ func (d *nftDataplane) Apply(ctx context.Context, cfg *config.Config, v linkstat
 	if h := cfg.Hash(); d.applier == nil || h != d.cfgHash {
 		opts := nftapply.OptionsFromConfig(cfg, d.log.With("node", cfg.Node))
 		opts.Killer, opts.Routes = d.killer, d.routes
+		opts.NFTables = d.nl
 		d.applier = nftapply.NewApplier(d.r, opts)
 		d.cfgHash = h
 	}

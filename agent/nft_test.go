@@ -106,10 +106,26 @@ func startNFTAgentWith(t *testing.T, stateDir string, r nftapply.Runner, yaml fu
 			NewProber:  func(*config.Config, *slog.Logger) (Prober, error) { return newScripted(), nil },
 			NewNode:    func(*config.Config, *slog.Logger) (Node, error) { return a.node, nil },
 			NFTRunner:  r,
+			NFTables:   swapIn(r),
 			Applied:    func(rec cluster.AppliedRecord) { a.applied <- rec },
 		})
 	}()
 	return a
+}
+
+// swapIn is the netlink rule swap in the namespace r runs its commands
+// in (the agent's default when it runs inside it); nil for any other
+// runner.
+func swapIn(r nftapply.Runner) nftapply.NFTables {
+	switch r := r.(type) {
+	case nftapply.ExecRunner:
+		if r.Netns != "" {
+			return nftapply.NetlinkConn{Netns: r.Netns}
+		}
+	case *countingRunner:
+		return swapIn(r.inner)
+	}
+	return nil
 }
 
 func (a *nftAgent) stop(t *testing.T) {

@@ -19,7 +19,8 @@ import (
 // Sentinel errors of Apply; test with errors.Is.
 var (
 	// ErrValidate: the table was refused (by nft -c, or by the nft -f
-	// transaction when nothing had to precede it); nothing was touched.
+	// transaction when nothing had to precede it, each after the rule
+	// swap or its check was refused); nothing was touched.
 	ErrValidate = errors.New("nft table refused, nothing changed")
 	// ErrHostile: a Plan that Render never makes (bad names, control
 	// characters, include directives): refused before any command runs.
@@ -56,6 +57,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock of Result's phase durations; nil is time.Now.
 	Now func() time.Time
+	// NFTables, when set, carries the netlink rule swap: a table change
+	// that only changes rules inside chains is sent as one nf_tables
+	// batch, with no process (NetlinkConn). nil: every change is nft -f.
+	NFTables NFTables
 }
 
 // OptionsFromConfig takes the options from a configuration.
@@ -66,9 +71,10 @@ func OptionsFromConfig(cfg *config.Config, log *slog.Logger) Options {
 
 // Result is what one Apply did: every kernel write, for logs and metrics.
 type Result struct {
-	Validated    bool     // nft -c ran on the packet path (the table was not validated ahead)
+	Validated    bool     // the table was checked on the packet path (not validated ahead): the swap's check batch, in-process, or nft -c
 	Commands     int      // processes that write: nft -f, ip -batch, conntrack -D (not the in-process netlink writes)
 	Table        bool     // the table was replaced (one transaction)
+	Swapped      bool     // ... by the netlink rule swap (no process), not nft -f
 	Routes       []string // routing tables' routes set
 	RulesAdded   []string
 	RulesDeleted []string
@@ -117,6 +123,7 @@ type Applier struct {
 	k        Kernel
 	last     Plan
 	haveLast bool
+	repair   bool // Repair's apply: the table is loaded with nft -f
 }
 
 // NewApplier returns an Applier running commands through r.
@@ -145,25 +152,32 @@ func NewApplier(r Runner, opts Options) *Applier {
 // flows first and as few processes as the order allows:
 //
 //  1. the whole change is validated before anything is touched: a table
-//     already validated (Prevalidate, or loaded before: a cache by the
-//     hash of the text) needs nothing; else, when routes or rules must go
-//     in before the table, nft -c checks it; else the nft -f transaction of
-//     step 3 is itself the check (it is atomic: a refused table changes
-//     nothing, and nothing was written before it);
+//     already validated (Prevalidate, or loaded or swapped in before: a
+//     cache by the hash of the text) needs nothing; else, when routes or
+//     rules must go in before the table, the rule swap's batch sent as a
+//     check (in-process: the kernel validates it and aborts it), or nft -c
+//     when there is no swap or its check refused it, checks it; else the
+//     transaction of step 3 (the swap, or nft -f) is itself the check (it
+//     is atomic: a refused table changes nothing, and nothing was written
+//     before it);
 //  2. every link's routing table gets its default route, and the rules the
 //     plan adds go in (fwmark rules of links becoming ready, source rules),
 //     before any mark points at them (Options.Routes: in-process over
 //     rtnetlink in the agent, else one `ip -batch`);
-//  3. the table is replaced in one nft transaction;
+//  3. the table is replaced in one nf_tables transaction: the netlink
+//     rule swap when only rules inside chains change and
+//     Options.NFTables is set, else (or when the kernel refuses the swap,
+//     which then changed nothing) nft -f;
 //  4. with KillStates, while another link is active, the conntrack entries
 //     carrying the mark of each link that stopped being ready are deleted
 //     (Options.Killer: in-process over ctnetlink in the agent, no process);
 //  5. the main default route is replaced (a plan without one leaves it)
 //     and the rules the plan no longer has are deleted, last, as in 2.
 //
-// A link failure is thus the table, the state kill, the route and rule
-// writes (with the agent's in-process writers one process, nft -f): the
-// table and the state kill, which move the flows, come before the rest. What
+// A link failure is thus the table (the swap, or nft -f), the state kill,
+// the route and rule writes — with the agent's in-process writers no
+// process at all: the table and the state kill, which move the flows,
+// come before the rest. What
 // already holds is not written: an unchanged Plan costs nothing. On error,
 // what was done stays; the caller calls Apply again (a Backoff) and only
 // what is still missing is written.
@@ -224,11 +238,20 @@ func (a *Applier) apply(ctx context.Context, p Plan, seq uint64) (Result, error)
 
 	// 1. validate
 	cached := tableChanged && a.isValid(script)
+	trySwap := true
 	if tableChanged && !cached && len(before) > 0 {
 		res.Validated = true
-		if _, err := a.r.Run(ctx, []byte(script), "nft", "-c", "-f", "-"); err != nil {
-			a.log.Error("nft table refused, nothing changed", "seq", seq, "err", err)
-			return res, fmt.Errorf("%w: %w", ErrValidate, err)
+		if b, ok := a.swapFor(p, seq); !ok {
+			trySwap = false
+		} else if err := a.opts.NFTables.Commit(ctx, b.CheckOnly()); err != nil {
+			a.log.Warn("nft rule swap refused by its check, nothing changed; checking with nft -c", "seq", seq, "chains", b.Chains, "err", err)
+			trySwap = false
+		}
+		if !trySwap {
+			if _, err := a.r.Run(ctx, []byte(script), "nft", "-c", "-f", "-"); err != nil {
+				a.log.Error("nft table refused, nothing changed", "seq", seq, "err", err)
+				return res, fmt.Errorf("%w: %w", ErrValidate, err)
+			}
 		}
 		a.markValid(script)
 	}
@@ -240,22 +263,36 @@ func (a *Applier) apply(ctx context.Context, p Plan, seq uint64) (Result, error)
 		}
 	}
 
-	// 3. the table, in one transaction
+	// 3. the table, in one transaction: the rule swap when only rules
+	// change, else (or when the kernel refuses the swap) nft -f
 	if tableChanged {
-		res.Commands++
-		if _, err := a.r.Run(ctx, []byte(script), "nft", "-f", "-"); err != nil {
-			if !cached && len(before) == 0 {
-				a.log.Error("nft table refused, nothing changed", "seq", seq, "err", err)
-				return res, fmt.Errorf("%w: %w", ErrValidate, err)
-			}
-			a.log.Error("nft table not loaded", "seq", seq, "err", err)
-			return res, fmt.Errorf("%w: %w", ErrLoad, err)
+		var chains []string
+		swapped := false
+		if trySwap {
+			chains, swapped = a.swap(ctx, p, seq)
 		}
-		res.TableIn = a.now().Sub(start)
+		if !swapped {
+			res.Commands++
+			if _, err := a.r.Run(ctx, []byte(script), "nft", "-f", "-"); err != nil {
+				if !cached && len(before) == 0 {
+					a.log.Error("nft table refused, nothing changed", "seq", seq, "err", err)
+					return res, fmt.Errorf("%w: %w", ErrValidate, err)
+				}
+				a.log.Error("nft table not loaded", "seq", seq, "err", err)
+				return res, fmt.Errorf("%w: %w", ErrLoad, err)
+			}
+		}
+		// Accepted, by nft or by the kernel as a swap of the same rules:
+		// a later Apply of this table needs no nft -c.
 		a.markValid(script)
+		res.TableIn = a.now().Sub(start)
 		a.k.Table = p.Table
-		res.Table = true
-		a.log.Info("nft table loaded", "seq", seq, "table", "inet "+p.TableName, "hash", p.Hash, "validated_ahead", cached)
+		res.Table, res.Swapped = true, swapped
+		if swapped {
+			a.log.Info("nft rules swapped", "seq", seq, "table", "inet "+p.TableName, "chains", chains, "hash", p.Hash)
+		} else {
+			a.log.Info("nft table loaded", "seq", seq, "table", "inet "+p.TableName, "hash", p.Hash, "validated_ahead", cached)
+		}
 	}
 
 	// 4. conntrack entries of links that stopped being ready
@@ -296,6 +333,46 @@ func (a *Applier) apply(ctx context.Context, p Plan, seq uint64) (Result, error)
 		}
 	}
 	return res, nil
+}
+
+// swap replaces the rules of the chains that differ between the table the
+// kernel holds and p's, as one nf_tables batch, when the two tables have
+// the same skeleton and Options.NFTables is set, outside Repair. Repair
+// loads with nft -f: drift is rare and off the packet path, and should a
+// swapped table ever list differently from Render's text (an nft other
+// than the one the tests compare with), a repair by swap would never
+// converge, one by nft -f does. false: nft -f must load
+// the table (first load, skeleton change, a Plan not made by Render, or
+// the kernel refused the batch, which then changed nothing: logged once,
+// nft -f reports its own error text if the table is bad).
+func (a *Applier) swap(ctx context.Context, p Plan, seq uint64) ([]string, bool) {
+	b, ok := a.swapFor(p, seq)
+	if !ok {
+		return nil, false
+	}
+	if err := a.opts.NFTables.Commit(ctx, b); err != nil {
+		a.log.Warn("nft rule swap refused, nothing changed; loading with nft -f", "seq", seq, "chains", b.Chains, "err", err)
+		return nil, false
+	}
+	return b.Chains, true
+}
+
+// swapFor is the rule swap from the table the kernel holds to p's; false
+// when there is none (see swap).
+func (a *Applier) swapFor(p Plan, seq uint64) (Batch, bool) {
+	if a.opts.NFTables == nil || a.repair {
+		return Batch{}, false
+	}
+	chains, ok := swapPlan(a.k.Table, p)
+	if !ok {
+		return Batch{}, false
+	}
+	b, err := swapBatch(p.rules, chains)
+	if err != nil {
+		a.log.Debug("nft rule swap not encodable; using nft", "seq", seq, "err", err)
+		return Batch{}, false
+	}
+	return b, true
 }
 
 // batch runs ops through the RouteWriter (one `ip -force -batch -`, or
@@ -444,7 +521,9 @@ func (a *Applier) Repair(ctx context.Context) (Drift, error) {
 		a.log.Warn("kernel state drifted from the applied plan; repairing", "found", d.Found)
 	}
 	a.k, a.known = k, true
+	a.repair = true
 	d.Result, err = a.apply(ctx, p, 0)
+	a.repair = false
 	return d, err
 }
 

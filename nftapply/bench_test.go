@@ -2,6 +2,7 @@ package nftapply_test
 
 import (
 	"fmt"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -50,9 +51,9 @@ func BenchmarkRender(b *testing.B) {
 
 // BenchmarkApply: verdict → kernel in a namespace, alternating "all up"
 // and "the first link down" (a failure and a recovery), for 2 and 8
-// links, with the routes, rules and conntrack deletions written in-process
-// over netlink (writes=netlink, the agent's) or by ip -batch and
-// conntrack(8) (writes=exec, the fallback). The namespace has no conntrack
+// links, with the table swapped and the routes, rules and conntrack
+// deletions written in-process over netlink (writes=netlink, the agent's)
+// or by nft -f, ip -batch and conntrack(8) (writes=exec, the fallback). The namespace has no conntrack
 // entry: the deletion is a flush that finds nothing. Reports p50/p99
 // of one transition, p50/p99 of the failures alone (fail-p50-ms: the
 // packet path of a cut), the kernel writes and the processes per
@@ -88,6 +89,7 @@ func benchmarkApply(b *testing.B, n int, writer string) {
 	ctx := b.Context()
 	opts := nftapply.OptionsFromConfig(cfg, nil)
 	if writer == "netlink" {
+		opts.NFTables = nftapply.NetlinkConn{Netns: ns}
 		opts.Killer = netlinkKiller(b, ns)
 		opts.Routes = netlinkRoutes(b, ns)
 	}
@@ -135,5 +137,54 @@ func BenchmarkExecBaseline(b *testing.B) {
 		if _, err := r.Run(b.Context(), nil, "true"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkSwap is the netlink rule swap alone (encode, open a socket in
+// the namespace, one batch, its acknowledgements), alternating "all up"
+// and "the first link down", for 2 and 8 links.
+func BenchmarkSwap(b *testing.B) {
+	for _, n := range []int{2, 8} {
+		b.Run(fmt.Sprintf("links=%d", n), func(b *testing.B) {
+			ns := newNetns(b)
+			cfg := linksConfig(b, n)
+			all := linkNames(cfg)
+			plans := make([]nftapply.Plan, 2)
+			for k, up := range [][]string{all, all[1:]} {
+				p, err := nftapply.Render(cfg, verdict(cfg, up, up))
+				if err != nil {
+					b.Fatal(err)
+				}
+				plans[k] = p
+			}
+			cmd := exec.CommandContext(b.Context(), "ip", "netns", "exec", ns, "nft", "-f", "-")
+			cmd.Stdin = strings.NewReader(nftapply.Script(plans[0]))
+			if out, err := cmd.CombinedOutput(); err != nil {
+				b.Fatalf("nft -f: %v: %s", err, out)
+			}
+			nl := nftapply.NetlinkConn{Netns: ns}
+			var lat []time.Duration
+			i := 0
+			for b.Loop() {
+				i++
+				from, to := plans[(i+1)%2], plans[i%2]
+				start := time.Now()
+				chains, ok := nftapply.SwapChains(from.Table, to)
+				if !ok {
+					b.Fatal("no swap")
+				}
+				batch, err := nftapply.SwapBatch(to, chains)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := nl.Commit(b.Context(), batch); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(start))
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+		})
 	}
 }

@@ -9,34 +9,54 @@
 // refuses a host where nftables or policy routing is missing or where
 // gwstated's marks, tables or rule priorities are already used.
 //
-// Why exec nft(8) rather than github.com/google/nftables (routes, rules
-// and conntrack entries go in-process: see below):
+// The table: nft -f for loads, a netlink rule swap for the hot path.
+// nft(8) loads the table (the first load, and any change of its skeleton:
+// chains, types, hooks, priorities, policies, comment), because:
 //
 //   - Atomicity: `nft -f` loads "table; delete table; table {...}" as one
 //     netlink batch, one kernel transaction: packets see the old table or
-//     the new one, never a mix. The library builds the same batch, with no
-//     gain.
+//     the new one, never a mix.
 //   - What an admin sees: Render writes the table exactly as
 //     `nft list table inet gwstated` prints it, so the golden files, the
 //     text Apply loads, gwctl render's output and the kernel's listing are
-//     one text, and drift is a text comparison. With the library the table
-//     would be built from expressions that no golden file or admin reads.
+//     one text, and drift is a text comparison.
 //   - Error text: nft reports the offending line and column of the text;
 //     `nft -c` (or the `nft -f` transaction itself, when nothing precedes
 //     it) validates the whole change with the kernel's own parser and the
 //     same message, before anything is touched.
-//   - Testability: every kernel write is one Runner call with an argument
-//     list (never a shell), so tests count writes with a recording Runner
-//     and run the real commands inside network namespaces.
-//   - Speed: exec is the cost (20 ms idle here, 30-150 ms each on a
-//     loaded machine), so a transition runs as few processes as its order
-//     allows: with the agent's in-process writers below, a link failure
-//     and a recovery are each one process, nft -f (with the exec writers:
-//     nft -f, conntrack -D, ip -batch; ip -batch, nft -f, ip -batch). nft
-//     -c runs only when routes or rules must precede a table nft has not
-//     accepted before; the agent validates the tables one link change
-//     away ahead (Prevalidate, a cache by hash). BenchmarkApply and
-//     BenchmarkExecBaseline measure it.
+//
+// A link state change only changes rules inside chains. For it, with
+// Options.NFTables set (the agent's NetlinkConn), Apply sends one
+// nf_tables batch in-process: for each chain whose rules differ, flush it
+// and add its new rules (swap.go, encode_linux.go). Why: a process costs
+// 20 ms of mostly page faults and libnftables start-up even on a quiet
+// machine here, 50-150 ms on a loaded one, and it is on the packet path
+// of every failure; the swap is one transaction too (atomic: a refused
+// batch changes nothing) and costs no process. The text stays the
+// contract: Render builds the rules once as data (ruleset.go) and writes
+// both the text and, from the same list, the expressions — the nf_tables
+// messages nft itself sends for that text (anonymous sets with nft's
+// byte-order userdata, rule comments), so `nft list table` prints
+// Render's text either way; the tests compare the listing after a swap
+// with nft's own listing after nft -f of the same text. The table object
+// is not touched, so its comment stays. A swap the kernel refuses is
+// logged and the table loaded with nft -f, which reports nft's error
+// text. The swap needs the kernel's table to have the skeleton of the
+// new one (compared as text), so anything unexpected falls back to nft -f;
+// Repair always loads with nft -f (it converges whatever nft lists).
+//
+// Every process is one Runner call with an argument list (never a shell),
+// so tests count them with a recording Runner and run the real commands
+// inside network namespaces. With the agent's writers (the swap, and the
+// in-process route, rule and conntrack writes below) a link failure and a
+// recovery run no process at all; with the exec ones a failure is nft -f,
+// conntrack -D, one ip -batch (the table and the state kill, which move
+// the flows, first) and a recovery ip -batch, nft -f, ip -batch. When routes or rules must precede a table not accepted before,
+// the swap's batch is first sent as a check (without its batch end the
+// kernel validates it and aborts it), nft -c only when there is no swap;
+// the agent validates the tables one link change away ahead (Prevalidate,
+// a cache by hash). BenchmarkApply
+// (writes=netlink, writes=exec) and BenchmarkExecBaseline measure it.
 //
 // Routes and rules (steps 2 and 5 of Apply) are written in-process over
 // rtnetlink (NetlinkRouteWriter, github.com/vishvananda/netlink), one

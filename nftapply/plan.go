@@ -33,6 +33,10 @@ type Plan struct {
 	// addresses) are left out: every node with the same verdict and config
 	// reports the same hash.
 	Hash string `json:"hash"`
+
+	// rules is Table as data (Render sets it): what the netlink rule swap
+	// encodes. A Plan made otherwise has none and is loaded with nft -f.
+	rules *ruleset
 }
 
 // LinkPlan is one link's part of a Plan.

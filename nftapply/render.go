@@ -71,7 +71,8 @@ func Render(cfg *config.Config, v linkstate.Verdict) (Plan, error) {
 			Ready: ready[i], Active: active[i]}
 	}
 
-	p.Table = renderTable(cfg, p)
+	rs := renderTable(cfg, p)
+	p.Table, p.rules = rs.text(), &rs
 
 	n := len(cfg.Links)
 	base := cfg.NFT.RulePriority
@@ -123,37 +124,29 @@ func planHash(p Plan) string {
 // nftMark is a mark as nft lists it: 0x00000100.
 func nftMark(m uint32) string { return fmt.Sprintf("0x%08x", m) }
 
-// renderTable writes the table in the form `nft list table` prints.
-func renderTable(cfg *config.Config, p Plan) string {
-	saddr := "ip saddr "
-	if p.Family == 6 {
-		saddr = "ip6 saddr "
-	}
-	lan := saddr + cfg.LAN.Network.Masked().String()
-	var b strings.Builder
-	b.Grow(1024 + 256*len(cfg.Links))
-	b.WriteString("table inet " + cfg.NFT.Table + " {\n")
-	b.WriteString("\tcomment \"" + TableComment + "\"\n")
+// renderTable builds the table as data (ruleset); its text is what
+// `nft list table` prints.
+func renderTable(cfg *config.Config, p Plan) ruleset {
+	lan := cfg.LAN.Network.Masked()
+	t := ruleset{name: cfg.NFT.Table, comment: TableComment}
 
 	// prerouting: LAN traffic goes through the lan chain.
-	b.WriteString("\tchain prerouting {\n")
-	b.WriteString("\t\ttype filter hook prerouting priority mangle; policy accept;\n")
-	b.WriteString("\t\tiifname \"" + cfg.LAN.Interface + "\" " + lan + " jump lan\n")
-	b.WriteString("\t}\n\n")
+	t.chains = append(t.chains, chain{name: "prerouting", base: "type filter hook prerouting priority mangle; policy accept;",
+		rules: []nftRule{{kind: ruleJump, ifname: cfg.LAN.Interface, lan: lan, target: "lan"}}})
 
 	// lan: new connections get a link's ct mark; every packet of a
 	// connection marked by gwstated carries the mark for ip rule fwmark.
-	var active []int
+	var active []uint32
 	firstActive := -1
 	for i := range p.Links {
 		if p.Links[i].Active {
-			active = append(active, i)
+			active = append(active, p.Links[i].Mark)
 			if firstActive < 0 {
 				firstActive = i
 			}
 		}
 	}
-	b.WriteString("\tchain lan {\n")
+	lc := chain{name: "lan"}
 	for _, s := range cfg.Sticky {
 		pin := firstActive
 		for i, l := range cfg.Links {
@@ -164,62 +157,35 @@ func renderTable(cfg *config.Config, p Plan) string {
 		if pin < 0 {
 			continue
 		}
-		b.WriteString("\t\tct state new ct mark 0x00000000 " + s.Proto + " dport " + portSet(s.Ports) +
-			" ct mark set " + nftMark(p.Links[pin].Mark) + " comment \"" + CommentPrefix + s.Name + "\"\n")
+		ports := slices.Clone(s.Ports)
+		slices.Sort(ports)
+		lc.rules = append(lc.rules, nftRule{kind: ruleSticky, proto: s.Proto, ports: ports,
+			marks: []uint32{p.Links[pin].Mark}, comment: CommentPrefix + s.Name})
 	}
-	switch len(active) {
-	case 0:
-	case 1:
-		b.WriteString("\t\tct state new ct mark 0x00000000 ct mark set " + nftMark(p.Links[active[0]].Mark) +
-			" comment \"" + CommentPrefix + "loadbalance\"\n")
-	default:
-		b.WriteString("\t\tct state new ct mark 0x00000000 ct mark set numgen inc mod " + strconv.Itoa(len(active)) + " map { ")
-		for k, i := range active {
-			if k > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(strconv.Itoa(k) + " : " + nftMark(p.Links[i].Mark))
-		}
-		b.WriteString(" } comment \"" + CommentPrefix + "loadbalance\"\n")
+	if len(active) > 0 {
+		lc.rules = append(lc.rules, nftRule{kind: ruleBalance, marks: active, comment: CommentPrefix + "loadbalance"})
 	}
-	b.WriteString("\t\tct mark ")
-	if len(p.Links) == 1 {
-		b.WriteString(nftMark(p.Links[0].Mark))
-	} else {
-		b.WriteString("{ ")
-		for i := range p.Links {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(nftMark(p.Links[i].Mark))
-		}
-		b.WriteString(" }")
+	all := make([]uint32, len(p.Links))
+	for i := range p.Links {
+		all[i] = p.Links[i].Mark
 	}
-	b.WriteString(" meta mark set ct mark\n")
-	b.WriteString("\t}\n\n")
+	lc.rules = append(lc.rules, nftRule{kind: ruleRestore, marks: all})
+	t.chains = append(t.chains, lc)
 
 	// postrouting: NAT of LAN sources leaving by a ready link.
-	b.WriteString("\tchain postrouting {\n")
-	b.WriteString("\t\ttype nat hook postrouting priority srcnat; policy accept;\n")
+	pc := chain{name: "postrouting", base: "type nat hook postrouting priority srcnat; policy accept;"}
 	for i, l := range cfg.Links {
 		if !p.Links[i].Ready {
 			continue
 		}
-		b.WriteString("\t\toifname \"" + l.Interface + "\" " + lan + " ")
+		r := nftRule{kind: ruleMasquerade, ifname: l.Interface, lan: lan, comment: CommentPrefix + l.Name}
 		if l.NatTo.IsValid() {
-			fam := "ip"
-			if p.Family == 6 {
-				fam = "ip6"
-			}
-			b.WriteString("snat " + fam + " to " + l.NatTo.String())
-		} else {
-			b.WriteString("masquerade")
+			r.kind, r.natTo = ruleSNAT, l.NatTo
 		}
-		b.WriteString(" comment \"" + CommentPrefix + l.Name + "\"\n")
+		pc.rules = append(pc.rules, r)
 	}
-	b.WriteString("\t}\n")
-	b.WriteString("}\n")
-	return b.String()
+	t.chains = append(t.chains, pc)
+	return t
 }
 
 // portSet writes ports as nft lists them: 443, or { 80, 443 } sorted.

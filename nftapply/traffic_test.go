@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"gwstated/config"
 	"gwstated/internal/testkit"
 	"gwstated/nftapply"
 )
@@ -72,11 +73,13 @@ func pings(t *testing.T, lan string, n int) int {
 // TestTrafficBalancesAndFailsOver sends real packets through the applied
 // table: new connections alternate between the links and are NATed (they
 // are answered); with isp1 down every new connection leaves by isp2.
-func TestTrafficBalancesAndFailsOver(t *testing.T) {
+func TestTrafficBalancesAndFailsOver(t *testing.T) { bothModes(t, testTrafficBalancesAndFailsOver) }
+
+func testTrafficBalancesAndFailsOver(t *testing.T, swap bool) {
 	l := newTrafficLab(t)
 	ctx := t.Context()
 	cfg := parseConfig(t, yamlRecipe)
-	a := nftapply.NewApplier(nftapply.ExecRunner{Netns: l.fw}, kernelOptions(t, cfg, l.fw))
+	a := trafficApplier(t, l, cfg, swap)
 	apply := func(up ...string) {
 		t.Helper()
 		p, err := nftapply.Render(cfg, verdict(cfg, up, up))
@@ -108,11 +111,13 @@ func TestTrafficBalancesAndFailsOver(t *testing.T) {
 // TestTrafficHitless: a flow on a link that stays up loses no packet
 // while the other link fails, its conntrack entries are deleted and the
 // table, rules and default route change under it.
-func TestTrafficHitless(t *testing.T) {
+func TestTrafficHitless(t *testing.T) { bothModes(t, testTrafficHitless) }
+
+func testTrafficHitless(t *testing.T, swap bool) {
 	l := newTrafficLab(t)
 	ctx := t.Context()
 	cfg := parseConfig(t, yamlRecipe)
-	a := nftapply.NewApplier(nftapply.ExecRunner{Netns: l.fw}, kernelOptions(t, cfg, l.fw))
+	a := trafficApplier(t, l, cfg, swap)
 	apply := func(up ...string) nftapply.Result {
 		t.Helper()
 		p, err := nftapply.Render(cfg, verdict(cfg, up, up))
@@ -149,7 +154,7 @@ func TestTrafficHitless(t *testing.T) {
 	if other == "isp2" {
 		wantKilled = 0x101
 	}
-	if !res.Table || len(res.Killed) != 1 || res.Killed[0] != wantKilled {
+	if !res.Table || res.Swapped != swap || len(res.Killed) != 1 || res.Killed[0] != wantKilled {
 		t.Errorf("the transition did not replace the table and delete %s's entries: %+v", other, res)
 	}
 	if err := ping.Wait(); err != nil {
@@ -224,11 +229,13 @@ func TestPrevalidateHitless(t *testing.T) {
 // comes back (its route and rule go in, the table and the main default
 // route change to isp1 under the flow), with the checks ahead running
 // right after, as the agent runs them.
-func TestTrafficHitlessRecovery(t *testing.T) {
+func TestTrafficHitlessRecovery(t *testing.T) { bothModes(t, testTrafficHitlessRecovery) }
+
+func testTrafficHitlessRecovery(t *testing.T, swap bool) {
 	l := newTrafficLab(t)
 	ctx := t.Context()
 	cfg := parseConfig(t, yamlRecipe)
-	a := nftapply.NewApplier(nftapply.ExecRunner{Netns: l.fw}, kernelOptions(t, cfg, l.fw))
+	a := trafficApplier(t, l, cfg, swap)
 	plan := func(up ...string) nftapply.Plan {
 		t.Helper()
 		p, err := nftapply.Render(cfg, verdict(cfg, up, up))
@@ -270,4 +277,21 @@ func TestTrafficHitlessRecovery(t *testing.T) {
 	if n := seen(t, l.isp1); n != 0 {
 		t.Errorf("isp1's server saw %d requests of a flow on isp2", n)
 	}
+}
+
+// bothModes runs a traffic test with the table loaded by nft -f and with
+// the netlink rule swap.
+func bothModes(t *testing.T, test func(*testing.T, bool)) {
+	t.Run("nft-f", func(t *testing.T) { test(t, false) })
+	t.Run("swap", func(t *testing.T) { test(t, true) })
+}
+
+// trafficApplier is an Applier for the lab's firewall, with the rule swap
+// or without.
+func trafficApplier(t testing.TB, l trafficLab, cfg *config.Config, swap bool) *nftapply.Applier {
+	opts := kernelOptions(t, cfg, l.fw)
+	if swap {
+		opts.NFTables = nftapply.NetlinkConn{Netns: l.fw}
+	}
+	return nftapply.NewApplier(nftapply.ExecRunner{Netns: l.fw}, opts)
 }
