@@ -363,9 +363,15 @@ func (p *Prober) schedule(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	nextHB := time.Now().Add(p.heartbeat)
+	poller, _ := p.tr.(Poller)
 	for {
-		p.mu.Lock()
 		now := time.Now()
+		if poller != nil {
+			// The replies that came since the last wake-up, before any
+			// deadline is looked at: a reply that arrived in time counts.
+			poller.Poll(now)
+		}
+		p.mu.Lock()
 		if err := p.due(now); err != nil {
 			p.mu.Unlock()
 			return err
