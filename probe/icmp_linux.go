@@ -147,7 +147,8 @@ type readBufs struct {
 }
 
 const (
-	readBufLen = 512 // ours are 44 bytes (IPv4, with the header) or 24
+	socketBuffer = 4 << 20
+	readBufLen   = 512 // ours are 44 bytes (IPv4, with the header) or 24
 	// readOOBLen holds a timestamp and an IPV6_PKTINFO.
 	readOOBLen = 32 + 40
 )
@@ -204,6 +205,14 @@ func (c *icmpConn) setup() {
 	}
 	if err != nil {
 		c.t.Log.Debug("probe: no kernel ICMP filter; filtering in the reader", "v6", c.key.v6, "err", err)
+	}
+	// Replies wait in the receive buffer until the next wake-up and a
+	// wake-up's requests leave at once (MSG_DONTWAIT: a full send buffer
+	// fails them): room for thousands of each, where root may.
+	for _, o := range [][2]int{{unix.SO_SNDBUFFORCE, unix.SO_SNDBUF}, {unix.SO_RCVBUFFORCE, unix.SO_RCVBUF}} {
+		if unix.SetsockoptInt(fd, unix.SOL_SOCKET, o[0], socketBuffer) != nil {
+			_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, o[1], socketBuffer) // capped by net.core.[rw]mem_max
+		}
 	}
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
 		c.t.Log.Warn("probe: no kernel receive times (SO_TIMESTAMPNS): RTTs include the wait for the next wake-up", "err", err)

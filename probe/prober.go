@@ -25,6 +25,9 @@ const DefaultHeartbeat = time.Second
 // identifier.
 const maxTargets = 1 << 16
 
+// sendSlots is how many times an interval the scheduler wakes up to send.
+const sendSlots = 4
+
 // ErrConfig is wrapped by New's errors about the probe configuration.
 var ErrConfig = errors.New("probe configuration")
 
@@ -224,11 +227,16 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Prober, error) 
 		p.links = append(p.links, r)
 	}
 	// Requests due within one step of the send grid go out in one wake-up
-	// of the scheduler: 1/8 of the shortest interval, at most 25 ms. Misses
-	// are released on a finer grid, 1/32 of it and at most 5 ms, which is
-	// all a deadline can be late by.
+	// of the scheduler: 1/4 of the shortest interval, at most 50 ms, so
+	// the scheduler wakes 4 times an interval to send whatever the number
+	// of links (each wake-up costs more than the requests it sends:
+	// docs/probing.md). Rounding a target's phase up to the grid changes
+	// no interval and no detection time: a request goes out at a fixed
+	// offset from its phase. Misses are released on a finer grid, 1/32 of
+	// the interval and at most 5 ms, which is all a deadline can be late
+	// by.
 	p.grid = min(minInterval/32, 5*time.Millisecond)
-	p.sendGrid = min(minInterval/8, 25*time.Millisecond)
+	p.sendGrid = min(minInterval/sendSlots, 50*time.Millisecond)
 	// Spread the links evenly over the interval, in configuration order,
 	// plus a deterministic per-link nudge of up to half a slot, so 64
 	// links never send together. A link's targets share its phase: their
