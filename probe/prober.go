@@ -399,6 +399,14 @@ func (p *Prober) schedule(ctx context.Context) error {
 				next = s.retryAt
 			}
 		}
+		if poller != nil && len(p.outbox) > 0 {
+			// Read the replies to these requests one step of the send
+			// grid later, not only at the next wake-up that is due anyway
+			// (a link's next request, an interval away when it is alone):
+			// their state changes come no later than that. With many
+			// links, every step of the grid sends anyway.
+			next = minTime(next, p.onSendGrid(now.Add(1)))
+		}
 		next = p.onGrid(next)
 		p.wakeAt = next
 		out := p.outbox
@@ -418,6 +426,13 @@ func (p *Prober) schedule(ctx context.Context) error {
 		case <-p.wake:
 		}
 	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // onGrid rounds t up to a multiple of the grid.
