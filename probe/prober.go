@@ -370,7 +370,9 @@ func (p *Prober) open(s *source, now time.Time) error {
 func (p *Prober) schedule(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	nextHB := time.Now().Add(p.heartbeat)
+	// Heartbeats go out on the send grid: with a wake-up that sends, not
+	// one of their own.
+	nextHB := p.onSendGrid(time.Now().Add(p.heartbeat))
 	poller, _ := p.tr.(Poller)
 	for {
 		now := time.Now()
@@ -388,7 +390,7 @@ func (p *Prober) schedule(ctx context.Context) error {
 			for _, r := range p.links {
 				p.publish(r.link.Observation())
 			}
-			nextHB = nextHB.Add(p.heartbeat * (now.Sub(nextHB)/p.heartbeat + 1))
+			nextHB = p.onSendGrid(nextHB.Add(p.heartbeat * (now.Sub(nextHB)/p.heartbeat + 1)))
 		}
 		next := nextHB
 		if len(p.queue) > 0 && p.queue[0].key.Before(next) {
