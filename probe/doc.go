@@ -125,7 +125,7 @@
 // 4 MiB buffers (replies wait for the next wake-up; a send never waits:
 // MSG_DONTWAIT, a full buffer is a failed request). So the prober is one
 // goroutine, woken 4 times an interval (the send grid) whatever the
-// number of links, plus the heartbeat. Both calls are raw system calls,
+// number of links; heartbeats go out on the send grid too. Both calls are raw system calls,
 // without telling the Go scheduler: a system call made through package
 // syscall while the process was idle wakes the runtime's sysmon thread,
 // which then polls every 20 µs for a millisecond or more (18% of the
