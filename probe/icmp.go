@@ -37,7 +37,7 @@ type ICMP struct {
 	mu    sync.Mutex // guards conns and their refs
 	conns map[connKey]*icmpConn
 
-	pollMu    sync.Mutex // one Poll at a time
+	pollMu    sync.Mutex // one Poll at a time (Linux)
 	lastPoll  time.Time
 	pollConns []*icmpConn
 
@@ -170,30 +170,6 @@ func (t *ICMP) Open(src Source, recv func(Reply)) (Endpoint, error) {
 	c.eps[k] = append(c.eps[k], e)
 	c.emu.Unlock()
 	return e, nil
-}
-
-// Poll implements Poller. On Linux it reads every socket's queued replies
-// and hands them to their endpoints' recv before it returns, each with
-// the kernel's receive time; elsewhere each socket's receive goroutine
-// delivers its replies as they come and Poll does nothing.
-func (t *ICMP) Poll(now time.Time) {
-	if !pollReplies {
-		return
-	}
-	t.pollMu.Lock()
-	defer t.pollMu.Unlock()
-	t.mu.Lock()
-	cs := t.pollConns[:0]
-	for _, c := range t.conns {
-		cs = append(cs, c)
-	}
-	t.pollConns = cs
-	t.mu.Unlock()
-	for i, c := range cs {
-		c.poll(now, t.lastPoll)
-		cs[i] = nil
-	}
-	t.lastPoll = now
 }
 
 // Sockets is how many sockets the transport has open.

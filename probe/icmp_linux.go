@@ -32,7 +32,7 @@ func srcControl(src netip.Addr, ifindex int, v6 bool) []byte {
 
 // The shared sockets are made with socket(2), not package net: the Go
 // runtime's network poller never sees them. Nothing waits for a reply
-// (Poll reads them, see pollReplies), and a socket registered with the
+// (Poll reads them), and a socket registered with the
 // poller would wake the thread that sleeps in epoll_wait(2) for the
 // runtime's timers at every reply, for nothing. sendmmsg and recvmmsg
 // are MSG_DONTWAIT, so they never block: they are made as raw system
@@ -125,14 +125,33 @@ func (c *icmpConn) write(sb *sendBufs, out []outMsg) {
 	}
 }
 
-// pollReplies: on Linux nothing waits for replies. The sockets are read
-// when the prober's scheduler wakes up anyway (ICMP.Poll, before it
-// releases deadlines and sends), and every reply carries the kernel's
-// receive time (SO_TIMESTAMPNS), so reading it late changes no RTT and no
-// verdict. That saves the receive goroutine's wake-ups and its trips
-// through the Go scheduler: one wake-up per burst of requests, not two or
-// more (docs/probing.md, "Where the time goes").
-const pollReplies = true
+// On Linux nothing waits for replies. The sockets are read when the
+// prober's scheduler wakes up anyway (Poll, before it releases deadlines
+// and sends), and every reply carries the kernel's receive time
+// (SO_TIMESTAMPNS), so reading it late changes no RTT and no verdict.
+// That saves the receive goroutine's wake-ups and its trips through the
+// Go scheduler (docs/probing.md, "Third session").
+
+// Poll implements Poller (Linux only: elsewhere each socket's receive
+// goroutine delivers its replies as they come, and ICMP is no Poller). It
+// reads every socket's queued replies and hands them to their endpoints'
+// recv before it returns, each with the kernel's receive time.
+func (t *ICMP) Poll(now time.Time) {
+	t.pollMu.Lock()
+	defer t.pollMu.Unlock()
+	t.mu.Lock()
+	cs := t.pollConns[:0]
+	for _, c := range t.conns {
+		cs = append(cs, c)
+	}
+	t.pollConns = cs
+	t.mu.Unlock()
+	for i, c := range cs {
+		c.poll(now, t.lastPoll)
+		cs[i] = nil
+	}
+	t.lastPoll = now
+}
 
 // readBufs are a socket's receive buffers, reused: reading allocates
 // nothing.

@@ -57,10 +57,6 @@ func (c *icmpConn) write(sb *sendBufs, out []outMsg) {
 	}
 }
 
-// pollReplies is false here: each socket's receive goroutine (read)
-// delivers its replies as they come, and Poll does nothing.
-const pollReplies = false
-
 // connSys is the socket: a bound *net.IPConn, read by a goroutine of
 // its own.
 type connSys struct {
@@ -108,8 +104,6 @@ func (c *icmpConn) setup() {
 
 // start starts the socket's receive goroutine.
 func (c *icmpConn) start() { c.wg.Go(c.read) }
-
-func (c *icmpConn) poll(now, last time.Time) {}
 
 // read passes every echo reply carrying the transport's token to the
 // endpoints of its socket until the socket is closed.
