@@ -136,6 +136,8 @@ func (c *icmpConn) write(sb *sendBufs, out []outMsg) {
 // goroutine delivers its replies as they come, and ICMP is no Poller). It
 // reads every socket's queued replies and hands them to their endpoints'
 // recv before it returns, each with the kernel's receive time.
+var _ Poller = (*ICMP)(nil)
+
 func (t *ICMP) Poll(now time.Time) {
 	t.pollMu.Lock()
 	defer t.pollMu.Unlock()
