@@ -24,15 +24,19 @@
 //     once Need can no longer be met, unknown in between (at start).
 //   - Prober (prober.go) is the scheduler and owns all that state under one
 //     mutex: Run's goroutine sends every target's requests and releases
-//     misses at their deadlines (a heap of targets by next event, woken on a
-//     grid of min(interval/32, 5 ms) so that requests due together go out in
-//     one wake-up); each socket's receive goroutine feeds the replies in.
+//     misses at their deadlines (a heap of targets by next event; requests
+//     go out on a send grid of min(interval/4, 50 ms), so that requests due
+//     in the same quarter interval go out in one wake-up, and misses are
+//     released on a grid of min(interval/32, 5 ms)). On Linux it also reads
+//     the replies, at each wake-up before any deadline (the transport is a
+//     Poller); elsewhere each socket's receive goroutine feeds them in.
 //     emit is called with the state locked, so never concurrently; Seq
 //     increases by one per emitted Observation across the node.
 //   - Transport (transport.go) opens one Endpoint per source address — or
 //     per interface without one — and IP version, shared by every target
 //     probed from it; targets are told apart by echo identifier. A
-//     Transport that is a BatchSender gets each wake-up's requests at once.
+//     Transport that is a BatchSender gets each wake-up's requests at once;
+//     one that is a Poller is read by the scheduler (Poll).
 //     ICMP (icmp.go, icmp_linux.go, icmp_other.go) is the real one; tests
 //     use a fake one inside testing/synctest bubbles, which is the fake
 //     clock.
@@ -101,23 +105,36 @@
 // 320 wake-ups a second at 64 links × 200 ms, each with its system calls
 // and a trip through the scheduler — where one socket reads the replies to
 // a whole wake-up's requests with one recvmmsg, and one sendmmsg sends
-// them. The prober went from 65 goroutines to 2 (docs/probing.md).
+// them. The prober went from 65 goroutines to 2, and to 1 once the
+// scheduler read the replies itself (docs/probing.md).
 //
-// # System calls
+// # System calls and wake-ups
 //
-// On Linux a wake-up's requests leave in one sendmmsg(2) and up to 32
-// replies are read with one recvmmsg(2), on non-blocking sockets, as raw
-// system calls (icmp_linux.go). A system call made through package
-// syscall tells the Go scheduler that it enters a system call; when the
-// process was idle, that wakes the runtime's sysmon thread, which then
-// polls every 20 µs for a millisecond or more before it backs off. At a
-// wake-up every few milliseconds that polling was 18% of the prober's CPU
-// samples (perf; docs/probing.md). Neither call can block; a read that
-// would block (EAGAIN) waits in the runtime's network poller as any
-// other. Elsewhere x/net's WriteBatch/ReadBatch make one sendmsg/recvmsg
-// per packet. The buffers are reused: sending and receiving allocate
-// nothing (BenchmarkScale's allocs/s at 64 × 4 at 200 ms are the
-// once-a-second heartbeat Observation of each link).
+// On Linux a wake-up's requests leave in one sendmmsg(2), and nothing
+// waits for the replies: the scheduler reads whatever is queued with
+// recvmmsg(2), up to 64 at a time, each time it wakes up, before it looks
+// at any deadline (Poller), and wakes one step of the send grid after
+// each wake-up that sent, so a reply is read at most a step after it
+// came when nothing else is due. Every reply carries the kernel's receive
+// time (SO_TIMESTAMPNS), so reading it late changes no RTT and no verdict
+// (TestDetectionTime runs with a polled transport too;
+// TestPolledReplyAtDeadline: a reply that came just before a fall's
+// deadline counts). The sockets are made with socket(2), outside the Go
+// runtime's network poller (a registered socket would wake the thread
+// sleeping in epoll_wait for the runtime's timers at every reply), with
+// 4 MiB buffers (replies wait for the next wake-up; a send never waits:
+// MSG_DONTWAIT, a full buffer is a failed request). So the prober is one
+// goroutine, woken 4 times an interval (the send grid) whatever the
+// number of links; heartbeats go out on the send grid too. Both calls are raw system calls,
+// without telling the Go scheduler: a system call made through package
+// syscall while the process was idle wakes the runtime's sysmon thread,
+// which then polls every 20 µs for a millisecond or more (18% of the
+// prober's CPU samples when each wake-up did so; docs/probing.md).
+// Elsewhere x/net's WriteBatch/ReadBatch make one sendmsg/recvmsg per
+// packet and a goroutine per socket reads. The buffers are reused:
+// sending and receiving allocate nothing (BenchmarkScale's allocs/s at
+// 64 × 4 at 200 ms are the once-a-second heartbeat Observation of each
+// link).
 //
 // # Source binding
 //
@@ -145,9 +162,10 @@
 // New spreads the links evenly over the interval (link i of L starts at
 // i·Interval/L, plus a deterministic nudge of up to half a slot from an
 // FNV hash of the link's name), and every target keeps its link's phase:
-// a link's requests leave together from its socket and their replies come
-// back together, so one wake-up of the receiving goroutine reads them all
-// (recvmmsg on Linux). The
+// a link's requests leave together and their replies come back together
+// (one recvmmsg reads them on Linux; one wake-up of a socket's receive
+// goroutine elsewhere). The send grid then gathers the links due in the
+// same quarter interval into one wake-up. The
 // scheduler records requests as sent under the lock and makes the system
 // calls after releasing it, so receiving is never held up by sending. Two
 // nodes start at unrelated times, so they do not synchronise.

@@ -17,6 +17,51 @@ type fakeNet struct {
 	behave map[netip.Addr]behaviour
 	sends  map[netip.Addr][]time.Time
 	opens  []Source
+	// polled: replies wait in queue (with their arrival time, as the
+	// kernel's receive time) until Poll; see polledNet.
+	polled bool
+	queue  []queued
+	polls  int
+}
+
+type queued struct {
+	ep *fakeEndpoint
+	r  Reply
+}
+
+// polledNet is a fakeNet that is a Poller, as the ICMP transport on
+// Linux: nothing reads a reply until the prober polls.
+type polledNet struct{ *fakeNet }
+
+func newPolledNet() polledNet {
+	f := newFakeNet()
+	f.polled = true
+	return polledNet{f}
+}
+
+// Poll hands over the replies that arrived before now.
+func (f polledNet) Poll(now time.Time) {
+	f.mu.Lock()
+	f.polls++
+	var due []queued
+	rest := f.queue[:0]
+	for _, q := range f.queue {
+		if q.r.At.After(now) {
+			rest = append(rest, q)
+		} else {
+			due = append(due, q)
+		}
+	}
+	f.queue = rest
+	f.mu.Unlock()
+	for _, q := range due {
+		q.ep.mu.Lock()
+		closed := q.ep.closed
+		q.ep.mu.Unlock()
+		if !closed {
+			q.ep.recv(q.r)
+		}
+	}
 }
 
 func newFakeNet() *fakeNet {
@@ -77,7 +122,14 @@ func (e *fakeEndpoint) Send(dst netip.Addr, id uint16, seq uint64) error {
 		e.mu.Lock()
 		delete(e.timers, tm)
 		e.mu.Unlock()
-		e.recv(Reply{From: dst, ID: id, Seq: seq, At: time.Now()})
+		r := Reply{From: dst, ID: id, Seq: seq, At: time.Now()}
+		if f.polled {
+			f.mu.Lock()
+			f.queue = append(f.queue, queued{e, r})
+			f.mu.Unlock()
+			return
+		}
+		e.recv(r)
 	})
 	e.timers[tm] = true
 	return nil

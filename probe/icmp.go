@@ -37,6 +37,10 @@ type ICMP struct {
 	mu    sync.Mutex // guards conns and their refs
 	conns map[connKey]*icmpConn
 
+	pollMu    sync.Mutex // one Poll at a time (Linux)
+	lastPoll  time.Time
+	pollConns []*icmpConn
+
 	sendMu sync.Mutex // guards the send buffers below
 	pkts   [][echoLen]byte
 	out    []outMsg
@@ -64,11 +68,8 @@ type connKey struct {
 type icmpConn struct {
 	t    *ICMP
 	key  connKey
-	conn *net.IPConn
-	rc   syscall.RawConn
-	p4   *ipv4.PacketConn
-	p6   *ipv6.PacketConn
-	refs int // under t.mu
+	sys  connSys // the socket, as the system has it (icmp_linux.go, icmp_other.go)
+	refs int     // under t.mu
 	wg   sync.WaitGroup
 
 	emu sync.RWMutex // held for reading while replies are handed out
@@ -148,12 +149,8 @@ func (t *ICMP) Open(src Source, recv func(Reply)) (Endpoint, error) {
 				bind = netip.IPv6Unspecified()
 			}
 		}
-		conn, err := listen(bind)
-		if err != nil {
-			return err
-		}
-		c = &icmpConn{t: t, key: key, conn: conn, eps: map[netip.Addr][]*icmpEndpoint{}}
-		return nil
+		c = &icmpConn{t: t, key: key, eps: map[netip.Addr][]*icmpEndpoint{}}
+		return c.listen(listen, bind)
 	})
 	if err != nil {
 		return nil, err
@@ -164,7 +161,7 @@ func (t *ICMP) Open(src Source, recv func(Reply)) (Endpoint, error) {
 		}
 		t.conns[c.key] = c
 		c.setup()
-		c.wg.Go(c.read)
+		c.start()
 	}
 	c.refs++
 	e := &icmpEndpoint{t: t, c: c, src: addr, v6: src.V6, oob: oob, recv: recv}
@@ -209,42 +206,6 @@ func inNetns(path string, log *slog.Logger, f func() error) error {
 		done <- err
 	}()
 	return <-done
-}
-
-// setup asks the kernel to pass echo replies only, where it can: ICMPv6
-// filters are standard (RFC 3542, Linux and the BSDs) but not set on
-// OpenBSD (kernelICMP6Filter), the ICMPv4 one is Linux's. Without one,
-// read drops the other messages itself. A shared
-// IPv6 socket also asks for each reply's destination (IPV6_PKTINFO), which
-// tells the endpoints apart; an IPv4 one finds it in the IP header.
-func (c *icmpConn) setup() {
-	c.rc, _ = c.conn.SyscallConn() // never fails for an open *net.IPConn
-	var err error
-	if c.key.v6 {
-		c.p6 = ipv6.NewPacketConn(c.conn)
-		if kernelICMP6Filter {
-			var f ipv6.ICMPFilter
-			f.SetAll(true)
-			f.Accept(ipv6.ICMPTypeEchoReply)
-			err = c.p6.SetICMPFilter(&f)
-		} else {
-			err = errNoICMP6Filter
-		}
-		if !c.key.bound.IsValid() {
-			if cerr := c.p6.SetControlMessage(ipv6.FlagDst, true); cerr != nil {
-				c.t.Log.Warn("probe: no IPV6_PKTINFO on the shared ICMPv6 socket", "err", cerr)
-			}
-		}
-	} else {
-		c.p4 = ipv4.NewPacketConn(c.conn)
-		var f ipv4.ICMPFilter
-		f.SetAll(true)
-		f.Accept(ipv4.ICMPTypeEchoReply)
-		err = c.p4.SetICMPFilter(&f)
-	}
-	if err != nil {
-		c.t.Log.Debug("probe: no kernel ICMP filter; filtering in the reader", "bound", c.key.bound, "v6", c.key.v6, "err", err)
-	}
 }
 
 // Send implements Endpoint.
@@ -324,7 +285,7 @@ func (t *ICMP) echo(b *[echoLen]byte, v6 bool, id uint16, seq uint64) {
 
 // readBatchSize is how many messages one read takes at most: the
 // replies to a wake-up's requests arrive together.
-const readBatchSize = 32
+const readBatchSize = 64
 
 // deliver hands reply b (an echo reply, with the IPv4 header on an IPv4
 // socket), received from from and addressed to dst, to the endpoints of
@@ -397,7 +358,7 @@ func (e *icmpEndpoint) Close() error {
 		}
 		t.mu.Unlock()
 		if last {
-			err = c.conn.Close()
+			err = c.close()
 			c.wg.Wait()
 		}
 	})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 )
 
 // shareSockets: elsewhere (OpenBSD) each source has a raw socket of its
@@ -40,9 +41,9 @@ func (c *icmpConn) write(sb *sendBufs, out []outMsg) {
 		sb.addrs[i] = net.IPAddr{IP: o.dst.AsSlice(), Zone: o.dst.Zone()}
 		ms[i].Buffers[0], ms[i].OOB, ms[i].Addr = o.pkt, o.oob, &sb.addrs[i]
 	}
-	write := c.p4.WriteBatch
+	write := c.sys.p4.WriteBatch
 	if c.key.v6 {
-		write = c.p6.WriteBatch
+		write = c.sys.p6.WriteBatch
 	}
 	for i := 0; i < len(ms); {
 		n, err := write(ms[i:], 0)
@@ -56,14 +57,62 @@ func (c *icmpConn) write(sb *sendBufs, out []outMsg) {
 	}
 }
 
+// connSys is the socket: a bound *net.IPConn, read by a goroutine of
+// its own.
+type connSys struct {
+	conn *net.IPConn
+	p4   *ipv4.PacketConn
+	p6   *ipv6.PacketConn
+}
+
+// listen opens the socket, bound to bind.
+func (c *icmpConn) listen(listen func(netip.Addr) (*net.IPConn, error), bind netip.Addr) error {
+	conn, err := listen(bind)
+	c.sys.conn = conn
+	return err
+}
+
+func (c *icmpConn) close() error { return c.sys.conn.Close() }
+
+// setup asks the kernel to pass echo replies only, where it can: ICMPv6
+// filters are standard (RFC 3542, Linux and the BSDs) but not set on
+// OpenBSD (kernelICMP6Filter). Without one, read drops the other
+// messages itself.
+func (c *icmpConn) setup() {
+	var err error
+	if c.key.v6 {
+		c.sys.p6 = ipv6.NewPacketConn(c.sys.conn)
+		if kernelICMP6Filter {
+			var f ipv6.ICMPFilter
+			f.SetAll(true)
+			f.Accept(ipv6.ICMPTypeEchoReply)
+			err = c.sys.p6.SetICMPFilter(&f)
+		} else {
+			err = errNoICMP6Filter
+		}
+	} else {
+		c.sys.p4 = ipv4.NewPacketConn(c.sys.conn)
+		var f ipv4.ICMPFilter
+		f.SetAll(true)
+		f.Accept(ipv4.ICMPTypeEchoReply)
+		err = c.sys.p4.SetICMPFilter(&f)
+	}
+	if err != nil {
+		c.t.Log.Debug("probe: no kernel ICMP filter; filtering in the reader", "bound", c.key.bound, "v6", c.key.v6, "err", err)
+	}
+}
+
+// start starts the socket's receive goroutine.
+func (c *icmpConn) start() { c.wg.Go(c.read) }
+
 // read passes every echo reply carrying the transport's token to the
 // endpoints of its socket until the socket is closed.
 func (c *icmpConn) read() {
 	var readBatch func([]ipv4.Message, int) (int, error)
 	if c.key.v6 {
-		readBatch = c.p6.ReadBatch
+		readBatch = c.sys.p6.ReadBatch
 	} else {
-		readBatch = c.p4.ReadBatch
+		readBatch = c.sys.p4.ReadBatch
 	}
 	ms := make([]ipv4.Message, readBatchSize)
 	for i := range ms {

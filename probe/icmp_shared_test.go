@@ -28,6 +28,13 @@ func TestICMPSharedSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr := &probe.ICMP{Netns: l.NetnsPath("fw1"), Log: testLog(t)}
+	// poll reads the replies where the transport is a Poller (Linux);
+	// elsewhere its receive goroutines deliver them.
+	poll := func(now time.Time) {
+		if p, ok := any(tr).(probe.Poller); ok {
+			p.Poll(now)
+		}
+	}
 	type got struct {
 		ep int
 		r  probe.Reply
@@ -51,22 +58,35 @@ func TestICMPSharedSocket(t *testing.T) {
 	if n := tr.Sockets(); n != want {
 		t.Errorf("Sockets() = %d with two IPv4 sources and an IPv6 one, want %d", n, want)
 	}
-	// expect waits for the replies to ids (endpoint by id: id/100) and
-	// fails on a reply delivered to another endpoint.
-	expect := func(what string, ids ...uint16) {
+	// expect waits for the replies to ids (endpoint by id: id/100),
+	// polling the transport as the prober's scheduler does (on Linux
+	// nothing else reads), and fails on a reply delivered to another
+	// endpoint or with a receive time outside [sent, the Poll that read
+	// it].
+	expect := func(what string, sent time.Time, ids ...uint16) {
 		t.Helper()
 		left := map[uint16]bool{}
 		for _, id := range ids {
 			left[id] = true
 		}
 		deadline := time.After(10 * time.Second)
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		var polled time.Time
 		for len(left) > 0 {
 			select {
 			case g := <-replies:
 				if int(g.r.ID/100) != g.ep {
 					t.Fatalf("%s: reply %+v delivered to endpoint %d", what, g.r, g.ep)
 				}
+				if g.r.At.Before(sent) || (!polled.IsZero() && g.r.At.After(polled)) {
+					t.Errorf("%s: reply %d received at %v: not between its send (%v) and the Poll that read it (%v)",
+						what, g.r.ID, g.r.At, sent, polled)
+				}
 				delete(left, g.r.ID)
+			case <-tick.C:
+				polled = time.Now()
+				poll(polled)
 			case <-deadline:
 				t.Fatalf("%s: no reply for ids %v", what, left)
 			}
@@ -78,21 +98,23 @@ func TestICMPSharedSocket(t *testing.T) {
 		{EP: ep3, Dst: s.Gateway6, ID: 301, Seq: 1},
 		{EP: ep2, Dst: s.Gateway4, ID: 202, Seq: 2},
 	}
+	sent := time.Now()
 	tr.SendBatch(batch)
 	for _, r := range batch {
 		if r.Err != nil {
 			t.Fatalf("SendBatch: %+v", r)
 		}
 	}
-	expect("one batch from three sources", 101, 201, 202, 301)
+	expect("one batch from three sources", sent, 101, 201, 202, 301)
 
 	if err := ep1.Close(); err != nil {
 		t.Fatal(err)
 	}
+	sent = time.Now()
 	if err := ep2.Send(s.Gateway4, 203, 3); err != nil {
 		t.Fatal(err)
 	}
-	expect("the second source after the first closed", 203)
+	expect("the second source after the first closed", sent, 203)
 	if n := tr.Sockets(); n != 2 { // the shared one stays (Linux), the bound one goes
 		t.Errorf("Sockets() = %d after one of two IPv4 sources closed, want 2", n)
 	}
@@ -107,6 +129,7 @@ func TestICMPSharedSocket(t *testing.T) {
 	if err := ep3.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
+	poll(time.Now()) // nothing open: nothing to read
 	select {
 	case g := <-replies:
 		t.Errorf("unexpected reply %+v", g)

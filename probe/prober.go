@@ -25,6 +25,9 @@ const DefaultHeartbeat = time.Second
 // identifier.
 const maxTargets = 1 << 16
 
+// sendSlots is how many times an interval the scheduler wakes up to send.
+const sendSlots = 4
+
 // ErrConfig is wrapped by New's errors about the probe configuration.
 var ErrConfig = errors.New("probe configuration")
 
@@ -224,11 +227,16 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Prober, error) 
 		p.links = append(p.links, r)
 	}
 	// Requests due within one step of the send grid go out in one wake-up
-	// of the scheduler: 1/8 of the shortest interval, at most 25 ms. Misses
-	// are released on a finer grid, 1/32 of it and at most 5 ms, which is
-	// all a deadline can be late by.
+	// of the scheduler: 1/4 of the shortest interval, at most 50 ms, so
+	// the scheduler wakes 4 times an interval to send whatever the number
+	// of links (each wake-up costs more than the requests it sends:
+	// docs/probing.md). Rounding a target's phase up to the grid changes
+	// no interval and no detection time: a request goes out at a fixed
+	// offset from its phase. Misses are released on a finer grid, 1/32 of
+	// the interval and at most 5 ms, which is all a deadline can be late
+	// by.
 	p.grid = min(minInterval/32, 5*time.Millisecond)
-	p.sendGrid = min(minInterval/8, 25*time.Millisecond)
+	p.sendGrid = min(minInterval/sendSlots, 50*time.Millisecond)
 	// Spread the links evenly over the interval, in configuration order,
 	// plus a deterministic per-link nudge of up to half a slot, so 64
 	// links never send together. A link's targets share its phase: their
@@ -362,10 +370,18 @@ func (p *Prober) open(s *source, now time.Time) error {
 func (p *Prober) schedule(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	nextHB := time.Now().Add(p.heartbeat)
+	// Heartbeats go out on the send grid: with a wake-up that sends, not
+	// one of their own.
+	nextHB := p.onSendGrid(time.Now().Add(p.heartbeat))
+	poller, _ := p.tr.(Poller)
 	for {
-		p.mu.Lock()
 		now := time.Now()
+		if poller != nil {
+			// The replies that came since the last wake-up, before any
+			// deadline is looked at: a reply that arrived in time counts.
+			poller.Poll(now)
+		}
+		p.mu.Lock()
 		if err := p.due(now); err != nil {
 			p.mu.Unlock()
 			return err
@@ -374,7 +390,7 @@ func (p *Prober) schedule(ctx context.Context) error {
 			for _, r := range p.links {
 				p.publish(r.link.Observation())
 			}
-			nextHB = nextHB.Add(p.heartbeat * (now.Sub(nextHB)/p.heartbeat + 1))
+			nextHB = p.onSendGrid(nextHB.Add(p.heartbeat * (now.Sub(nextHB)/p.heartbeat + 1)))
 		}
 		next := nextHB
 		if len(p.queue) > 0 && p.queue[0].key.Before(next) {
@@ -384,6 +400,14 @@ func (p *Prober) schedule(ctx context.Context) error {
 			if s.ep == nil && !s.retryAt.IsZero() && s.retryAt.Before(next) {
 				next = s.retryAt
 			}
+		}
+		if poller != nil && len(p.outbox) > 0 {
+			// Read the replies to these requests one step of the send
+			// grid later, not only at the next wake-up that is due anyway
+			// (a link's next request, an interval away when it is alone):
+			// their state changes come no later than that. With many
+			// links, every step of the grid sends anyway.
+			next = minTime(next, p.onSendGrid(now.Add(1)))
 		}
 		next = p.onGrid(next)
 		p.wakeAt = next
@@ -404,6 +428,13 @@ func (p *Prober) schedule(ctx context.Context) error {
 		case <-p.wake:
 		}
 	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // onGrid rounds t up to a multiple of the grid.

@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -89,61 +91,138 @@ func runFor(t *testing.T, p *Prober, rec *recorder, d time.Duration) error {
 // s_(j+fall-1) + RTO: the target — and the link — goes down then (on the
 // grid), between (fall-1)·interval + RTO and fall·interval + RTO (+ grid)
 // after the cut.
+//
+// With a transport that is a Poller (the ICMP one on Linux) the instants
+// are the same: replies are read at the scheduler's wake-ups, each with
+// its arrival time, and before any deadline is looked at. Only the
+// emission of "up" waits for the wake-up one step of the send grid after
+// the rise-th request; its Since is still the answer's arrival.
 func TestDetectionTime(t *testing.T) {
-	for _, name := range []string{"default", "fast", "bfd"} {
-		t.Run(name, func(t *testing.T) {
+	for _, polled := range []bool{false, true} {
+		for _, name := range []string{"default", "fast", "bfd"} {
+			if polled {
+				name += "/polled"
+			}
+			t.Run(name, func(t *testing.T) { testDetectionTime(t, strings.TrimSuffix(name, "/polled"), polled) })
+		}
+	}
+}
+
+func testDetectionTime(t *testing.T, name string, polled bool) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		net := newFakeNet()
+		var tr Transport = net
+		if polled {
+			pn := newPolledNet()
+			net, tr = pn.fakeNet, pn
+		}
+		gw := netip.MustParseAddr("198.18.1.1")
+		cut := start.Add(5*time.Second + 37*time.Millisecond)
+		net.set(gw, func(_ uint64, sent time.Time) (bool, time.Duration) {
+			return !sent.Before(cut), 2 * time.Millisecond
+		})
+		cfg := testConfig(link("isp1", name, gw.String()))
+		p, err := New(cfg, discard, WithTransport(tr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		params, _ := ParamsFor(cfg.Links[0])
+		rec := &recorder{t: t}
+		if err := runFor(t, p, rec, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		ch := rec.changes("isp1")
+		if len(ch) != 3 || ch[0].o.State != linkstate.Unknown || ch[1].o.State != linkstate.Up || ch[2].o.State != linkstate.Down {
+			t.Fatalf("changes %+v, want unknown, up, down", ch)
+		}
+		offset := p.Specs()[0].Offset
+		send := func(k int) time.Time { return p.onSendGrid(start.Add(offset + time.Duration(k)*params.Interval)) }
+		if got := net.sent(gw); len(got) < 10 || !got[0].Equal(send(0)) || !got[9].Equal(send(9)) {
+			t.Fatalf("requests at %v..., want %v, %v, ...", got[:min(3, len(got))], send(0), send(1))
+		}
+		j := 0
+		for send(j).Before(cut) {
+			j++
+		}
+		rto := params.Interval / 2
+		want := p.onGrid(send(j + params.Fall - 1).Add(rto))
+		if !ch[2].at.Equal(want) || !ch[2].o.Since.Equal(want) {
+			t.Errorf("down emitted at %v (since %v), want %v", ch[2].at.Sub(start), ch[2].o.Since.Sub(start), want.Sub(start))
+		}
+		lat := ch[2].at.Sub(cut)
+		lo := time.Duration(params.Fall-1)*params.Interval + rto
+		hi := time.Duration(params.Fall)*params.Interval + rto + p.grid
+		if lat < lo || lat > hi {
+			t.Errorf("detection %v outside [%v, %v]", lat, lo, hi)
+		}
+		// From the last answer (request j-1's, 2ms after it was sent).
+		if last := ch[2].at.Sub(send(j - 1).Add(2 * time.Millisecond)); last > time.Duration(params.Fall)*params.Interval+rto+p.grid {
+			t.Errorf("detection %v after the last answer", last)
+		}
+		// Up after exactly rise answers: request rise-1 answered after 2ms.
+		wantUp := send(params.Rise - 1).Add(2 * time.Millisecond)
+		switch {
+		case !ch[1].o.Since.Equal(wantUp):
+			t.Errorf("up since %v, want %v", ch[1].o.Since.Sub(start), wantUp.Sub(start))
+		case !polled && !ch[1].at.Equal(wantUp):
+			t.Errorf("up at %v, want %v", ch[1].at.Sub(start), wantUp.Sub(start))
+		case polled && !ch[1].at.Equal(p.onSendGrid(wantUp)):
+			t.Errorf("up emitted at %v, want at the send grid's next step, %v", ch[1].at.Sub(start), p.onSendGrid(wantUp).Sub(start))
+		}
+		t.Logf("%s: cut at +%v, down %v later (bounds %v..%v)", name, cut.Sub(start), lat, lo, hi)
+	})
+}
+
+// With a Poller transport a reply is read at the scheduler's next
+// wake-up, which may be the very deadline that would take the target
+// down: the reply that arrived just before it must count, and one that
+// arrived just after must not. bfd, one target answering in 2 ms; from
+// request 100 on, 15 requests are lost and the 16th — the one whose RTO
+// (7.5 ms) completes the fall — is answered 0.1 ms before or after it.
+// The one wake-up between that request and its deadline (a step of the
+// send grid after it, 3.75 ms) comes before either reply.
+func TestPolledReplyAtDeadline(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		rtt  time.Duration
+		down bool
+	}{
+		{"before", 7400 * time.Microsecond, false},
+		{"after", 7600 * time.Microsecond, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				start := time.Now()
-				net := newFakeNet()
+				pn := newPolledNet()
 				gw := netip.MustParseAddr("198.18.1.1")
-				cut := start.Add(5*time.Second + 37*time.Millisecond)
-				net.set(gw, func(_ uint64, sent time.Time) (bool, time.Duration) {
-					return !sent.Before(cut), 2 * time.Millisecond
+				cfg := testConfig(link("isp1", "bfd", gw.String()))
+				params, _ := ParamsFor(cfg.Links[0])
+				last := uint64(100 + params.Fall - 1)
+				pn.set(gw, func(seq uint64, _ time.Time) (bool, time.Duration) {
+					switch {
+					case seq >= 100 && seq < last:
+						return true, 0
+					case seq == last:
+						return false, tc.rtt
+					}
+					return false, 2 * time.Millisecond
 				})
-				cfg := testConfig(link("isp1", name, gw.String()))
-				p, err := New(cfg, discard, WithTransport(net))
+				p, err := New(cfg, discard, WithTransport(pn))
 				if err != nil {
 					t.Fatal(err)
 				}
-				params, _ := ParamsFor(cfg.Links[0])
 				rec := &recorder{t: t}
-				if err := runFor(t, p, rec, 10*time.Second); err != nil {
+				if err := runFor(t, p, rec, 3*time.Second); err != nil {
 					t.Fatal(err)
 				}
+				if n := len(pn.sent(gw)); n < int(last)+50 {
+					t.Fatalf("only %d requests sent", n)
+				}
 				ch := rec.changes("isp1")
-				if len(ch) != 3 || ch[0].o.State != linkstate.Unknown || ch[1].o.State != linkstate.Up || ch[2].o.State != linkstate.Down {
-					t.Fatalf("changes %+v, want unknown, up, down", ch)
+				wentDown := slices.ContainsFunc(ch, func(e emitted) bool { return e.o.State == linkstate.Down })
+				if wentDown != tc.down {
+					t.Errorf("reply %v after the fall-completing request: down %v, want %v (%d changes)", tc.rtt, wentDown, tc.down, len(ch))
 				}
-				offset := p.Specs()[0].Offset
-				send := func(k int) time.Time { return p.onSendGrid(start.Add(offset + time.Duration(k)*params.Interval)) }
-				if got := net.sent(gw); len(got) < 10 || !got[0].Equal(send(0)) || !got[9].Equal(send(9)) {
-					t.Fatalf("requests at %v..., want %v, %v, ...", got[:min(3, len(got))], send(0), send(1))
-				}
-				j := 0
-				for send(j).Before(cut) {
-					j++
-				}
-				rto := params.Interval / 2
-				want := p.onGrid(send(j + params.Fall - 1).Add(rto))
-				if !ch[2].at.Equal(want) || !ch[2].o.Since.Equal(want) {
-					t.Errorf("down emitted at %v (since %v), want %v", ch[2].at.Sub(start), ch[2].o.Since.Sub(start), want.Sub(start))
-				}
-				lat := ch[2].at.Sub(cut)
-				lo := time.Duration(params.Fall-1)*params.Interval + rto
-				hi := time.Duration(params.Fall)*params.Interval + rto + p.grid
-				if lat < lo || lat > hi {
-					t.Errorf("detection %v outside [%v, %v]", lat, lo, hi)
-				}
-				// From the last answer (request j-1's, 2ms after it was sent).
-				if last := ch[2].at.Sub(send(j - 1).Add(2 * time.Millisecond)); last > time.Duration(params.Fall)*params.Interval+rto+p.grid {
-					t.Errorf("detection %v after the last answer", last)
-				}
-				// Up after exactly rise answers: request rise-1 answered after 2ms.
-				wantUp := send(params.Rise - 1).Add(2 * time.Millisecond)
-				if !ch[1].at.Equal(wantUp) {
-					t.Errorf("up at %v, want %v", ch[1].at.Sub(start), wantUp.Sub(start))
-				}
-				t.Logf("%s: cut at +%v, down %v later (bounds %v..%v)", name, cut.Sub(start), lat, lo, hi)
 			})
 		})
 	}

@@ -18,7 +18,7 @@ import (
 // BenchmarkScaleFloor is BenchmarkScale's floor: the same requests at the
 // same rate, from the same source addresses to the same targets through
 // the same namespaces, sent in the same bursts (one wake-up every
-// min(interval/8, 25 ms), each link's 4 requests at its phase), by the
+// min(interval/4, 50 ms), each link's 4 requests at its phase), by the
 // least a Go program can do: one goroutine woken by a ticker, one raw
 // socket per source, a plain sendto(2) per request, then a non-blocking
 // recvfrom(2) until EAGAIN on the sockets it sent from (in the lab the
@@ -58,7 +58,7 @@ func BenchmarkScaleFloor(b *testing.B) {
 	for _, iv := range scaleIntervals {
 		for _, n := range scaleLinks {
 			b.Run(fmt.Sprintf("interval=%v/links=%d", iv, n), func(b *testing.B) {
-				grid := min(iv/8, 25*time.Millisecond)
+				grid := min(iv/4, 50*time.Millisecond) // the prober's send grid
 				slots := int(iv / grid)
 				noReply := sl.noReply(ctx, b)
 				ctx, cancel := context.WithCancel(ctx)

@@ -35,7 +35,7 @@ type Reply struct {
 	From netip.Addr
 	ID   uint16 // the echo identifier the request was sent with
 	Seq  uint64
-	At   time.Time // when it was read
+	At   time.Time // when it arrived (the kernel's receive time, where known), else when it was read
 }
 
 // Transport opens endpoints that send echo requests and receive the
@@ -44,11 +44,22 @@ type Reply struct {
 type Transport interface {
 	// Open returns an endpoint sending from src. Every echo reply it
 	// receives is passed to recv (from a goroutine the endpoint owns and
-	// Close waits for), whatever its identifier: recv ignores the ones it
+	// Close waits for, or from Poll: see Poller), whatever its identifier: recv ignores the ones it
 	// does not know. Open fails when the source cannot be used (no
 	// address, bind refused: the prober retries with back-off) or raw
 	// ICMP is refused (wrap ErrNoPrivilege: the prober stops).
 	Open(src Source, recv func(Reply)) (Endpoint, error)
+}
+
+// Poller is implemented by a Transport whose endpoints may leave replies
+// queued rather than read them as they come: the prober calls Poll(now)
+// at every wake-up of its scheduler before it looks at any deadline, and
+// Poll hands every reply that arrived before now to its endpoint's recv,
+// from the caller's goroutine, with Reply.At the time it arrived (the
+// kernel's receive time) — so a reply read late still counts from when it
+// came. Poll is not called concurrently with itself.
+type Poller interface {
+	Poll(now time.Time)
 }
 
 // BatchSender is implemented by a Transport that sends many requests with
