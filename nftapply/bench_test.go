@@ -77,15 +77,7 @@ func benchmarkApply(b *testing.B, n int, writer string) {
 		}
 	}
 	cfg := linksConfig(b, n)
-	all := linkNames(cfg)
-	plans := make([]nftapply.Plan, 2)
-	for k, up := range [][]string{all, all[1:]} {
-		p, err := nftapply.Render(cfg, verdict(cfg, up, up))
-		if err != nil {
-			b.Fatal(err)
-		}
-		plans[k] = p
-	}
+	plans := upDownPlans(b, cfg)
 	ctx := b.Context()
 	opts := nftapply.OptionsFromConfig(cfg, nil)
 	if writer == "netlink" {
@@ -147,16 +139,7 @@ func BenchmarkSwap(b *testing.B) {
 	for _, n := range []int{2, 8} {
 		b.Run(fmt.Sprintf("links=%d", n), func(b *testing.B) {
 			ns := newNetns(b)
-			cfg := linksConfig(b, n)
-			all := linkNames(cfg)
-			plans := make([]nftapply.Plan, 2)
-			for k, up := range [][]string{all, all[1:]} {
-				p, err := nftapply.Render(cfg, verdict(cfg, up, up))
-				if err != nil {
-					b.Fatal(err)
-				}
-				plans[k] = p
-			}
+			plans := upDownPlans(b, linksConfig(b, n))
 			cmd := exec.CommandContext(b.Context(), "ip", "netns", "exec", ns, "nft", "-f", "-")
 			cmd.Stdin = strings.NewReader(nftapply.Script(plans[0]))
 			if out, err := cmd.CombinedOutput(); err != nil {
@@ -187,4 +170,20 @@ func BenchmarkSwap(b *testing.B) {
 			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 		})
 	}
+}
+
+// upDownPlans renders cfg with every link up and with the first one down:
+// the two plans a benchmark alternates between (a failure, a recovery).
+func upDownPlans(b *testing.B, cfg *config.Config) []nftapply.Plan {
+	b.Helper()
+	all := linkNames(cfg)
+	plans := make([]nftapply.Plan, 2)
+	for k, up := range [][]string{all, all[1:]} {
+		p, err := nftapply.Render(cfg, verdict(cfg, up, up))
+		if err != nil {
+			b.Fatal(err)
+		}
+		plans[k] = p
+	}
+	return plans
 }
