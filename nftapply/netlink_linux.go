@@ -5,8 +5,6 @@ package nftapply
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -41,12 +39,9 @@ func (n NetlinkConn) Commit(ctx context.Context, b Batch) error {
 	}
 	cfg := &netlink.Config{}
 	if n.Netns != "" {
-		if n.Netns != filepath.Base(n.Netns) || strings.HasPrefix(n.Netns, ".") {
-			return fmt.Errorf("netns %q is not a namespace name", n.Netns)
-		}
-		f, err := os.Open(filepath.Join("/run/netns", n.Netns))
+		f, err := openNetns(n.Netns)
 		if err != nil {
-			return fmt.Errorf("netns %s: %w", n.Netns, err)
+			return err
 		}
 		defer f.Close()
 		cfg.NetNS = int(f.Fd())

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"path/filepath"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -27,8 +26,10 @@ type NetlinkRouteWriter struct {
 // OpenNetlinkRouteWriter checks that rtnetlink opens (in netns when it is
 // not "") and returns the writer; an error says why not.
 func OpenNetlinkRouteWriter(netns string) (*NetlinkRouteWriter, error) {
-	if netns != "" && (filepath.Base(netns) != netns || netns == "." || netns == "..") {
-		return nil, fmt.Errorf("network namespace name %q", netns)
+	if netns != "" {
+		if err := checkNetnsName(netns); err != nil {
+			return nil, err
+		}
 	}
 	w := &NetlinkRouteWriter{netns: netns}
 	h, err := w.handle()
@@ -45,12 +46,12 @@ func (w *NetlinkRouteWriter) handle() (*netlink.Handle, error) {
 	if w.netns == "" {
 		h, err = netlink.NewHandle(unix.NETLINK_ROUTE)
 	} else {
-		ns, nerr := netns.GetFromName(w.netns)
-		if nerr != nil {
-			return nil, fmt.Errorf("network namespace %s: %w", w.netns, nerr)
+		f, ferr := openNetns(w.netns)
+		if ferr != nil {
+			return nil, ferr
 		}
-		defer ns.Close()
-		h, err = netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+		defer f.Close()
+		h, err = netlink.NewHandleAt(netns.NsHandle(f.Fd()), unix.NETLINK_ROUTE)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("rtnetlink socket: %w", err)

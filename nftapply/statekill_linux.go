@@ -6,8 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -40,8 +38,10 @@ var ctnetlinkMinKernel = [2]int{5, 3}
 // nf_conntrack_netlink) and returns the killer. An error says why not;
 // the caller falls back to ExecKiller.
 func OpenNetlinkKiller(netns string) (*NetlinkKiller, error) {
-	if netns != "" && (filepath.Base(netns) != netns || netns == "." || netns == "..") {
-		return nil, fmt.Errorf("network namespace name %q", netns)
+	if netns != "" {
+		if err := checkNetnsName(netns); err != nil {
+			return nil, err
+		}
 	}
 	var u unix.Utsname
 	if err := unix.Uname(&u); err != nil {
@@ -87,9 +87,9 @@ func kernelVersion(release string) ([2]int, bool) {
 func (k *NetlinkKiller) dial() (*conntrack.Conn, error) {
 	cfg := &netlink.Config{}
 	if k.netns != "" {
-		f, err := os.Open(filepath.Join("/run/netns", k.netns))
+		f, err := openNetns(k.netns)
 		if err != nil {
-			return nil, fmt.Errorf("network namespace %s: %w", k.netns, err)
+			return nil, err
 		}
 		defer f.Close()
 		cfg.NetNS = int(f.Fd())

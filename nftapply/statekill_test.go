@@ -151,7 +151,7 @@ func TestStateKillerEmptyTable(t *testing.T) {
 // is sent.
 func TestNetlinkKillerRefuses(t *testing.T) {
 	ns := newNetns(t)
-	for _, bad := range []string{ns + "-missing", "../" + ns, "a/b", ".", ".."} {
+	for _, bad := range []string{ns + "-missing", "../" + ns, "a/b", ".", "..", "." + ns} {
 		if _, err := nftapply.OpenNetlinkKiller(bad); err == nil {
 			t.Errorf("OpenNetlinkKiller(%q) opened", bad)
 		}
