@@ -60,9 +60,9 @@ type Options struct {
 	Runner     execrun.Runner
 	NFTRunner  nftapply.Runner // dataplane: nft; nil: nftapply.ExecRunner
 	// NFTables carries nftapply's netlink rule swap (dataplane: nft).
-	// nil: nftapply.NetlinkConn{} (this namespace) when NFTRunner is nil
-	// too; with NFTRunner set and NFTables nil, every table change is
-	// nft -f through NFTRunner.
+	// nil: nftapply.NetlinkConn in the namespace an ExecRunner runs in
+	// (this one when NFTRunner is nil); with another NFTRunner (a test's)
+	// and NFTables nil, every table change is nft -f through NFTRunner.
 	NFTables nftapply.NFTables
 	// LocalAddrs lists this node's addresses for the VRRP role; nil:
 	// redundancy.LocalAddrs.

@@ -34,18 +34,15 @@ type nftDataplane struct {
 // as its redundancy side, nil when there is neither a demotion nor an
 // address to watch.
 func newNFTDataplane(ctx context.Context, cfg *config.Config, o Options) (Dataplane, Redundancy, error) {
-	r, nl := o.NFTRunner, o.NFTables
+	r := o.NFTRunner
 	if r == nil {
 		r = nftapply.ExecRunner{}
-		if nl == nil {
-			nl = nftapply.NetlinkConn{}
-		}
 	}
 	if err := nftapply.Check(ctx, r, cfg); err != nil {
 		return nil, nil, fmt.Errorf("dataplane nft: %w", err)
 	}
-	dp := &nftDataplane{nft: cfg.NFT, r: r, nl: nl, log: o.Log, pre: make(chan prevalidation, 1)}
-	dp.killer, dp.routes = inProcess(r, o.Log)
+	dp := &nftDataplane{nft: cfg.NFT, r: r, log: o.Log, pre: make(chan prevalidation, 1)}
+	dp.nl, dp.killer, dp.routes = inProcess(r, o.NFTables, o.Log)
 	red, err := newVRRP(cfg, o)
 	if err != nil {
 		return nil, nil, err
@@ -54,16 +51,21 @@ func newNFTDataplane(ctx context.Context, cfg *config.Config, o Options) (Datapl
 }
 
 // inProcess returns the writers that need no process on the failover
-// path, in the namespace r's commands run in: conntrack entries deleted
-// over ctnetlink, routes and rules written over rtnetlink. One that cannot
-// be opened falls back to its command through r (conntrack -D, ip -batch),
-// saying why. A Runner other than ExecRunner (a test's) gets the commands.
-func inProcess(r nftapply.Runner, log *slog.Logger) (nftapply.StateKiller, nftapply.RouteWriter) {
+// path, in the namespace r's commands run in: the table's rules swapped
+// over nf_tables netlink (nl, when given, instead), conntrack entries
+// deleted over ctnetlink, routes and rules written over rtnetlink. One
+// that cannot be opened falls back to its command through r (conntrack
+// -D, ip -batch), saying why. A Runner other than ExecRunner (a test's)
+// gets the commands, and the swap only when nl is given.
+func inProcess(r nftapply.Runner, nl nftapply.NFTables, log *slog.Logger) (nftapply.NFTables, nftapply.StateKiller, nftapply.RouteWriter) {
 	var k nftapply.StateKiller = nftapply.ExecKiller{R: r}
 	var w nftapply.RouteWriter = nftapply.ExecRouteWriter{R: r}
 	er, ok := r.(nftapply.ExecRunner)
 	if !ok {
-		return k, w
+		return nl, k, w
+	}
+	if nl == nil {
+		nl = nftapply.NetlinkConn{Netns: er.Netns}
 	}
 	if nk, err := nftapply.OpenNetlinkKiller(er.Netns); err != nil {
 		log.Warn("conntrack entries will be deleted with conntrack(8), one process per link failure: ctnetlink not usable", "err", err)
@@ -75,7 +77,7 @@ func inProcess(r nftapply.Runner, log *slog.Logger) (nftapply.StateKiller, nftap
 	} else {
 		w = nw
 	}
-	return k, w
+	return nl, k, w
 }
 
 func (d *nftDataplane) Name() string { return config.DataplaneNFT }

@@ -23,7 +23,10 @@ func TestInProcessWriters(t *testing.T) {
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
 
-	k, w := inProcess(fakeNFTRunner{}, log)
+	nl, k, w := inProcess(fakeNFTRunner{}, nil, log)
+	if nl != nil {
+		t.Errorf("a test's Runner: swap %T, want none", nl)
+	}
 	if _, ok := k.(nftapply.ExecKiller); !ok {
 		t.Errorf("a test's Runner: killer %T, want ExecKiller", k)
 	}
@@ -34,7 +37,7 @@ func TestInProcessWriters(t *testing.T) {
 		t.Errorf("a test's Runner logged %q", buf.String())
 	}
 
-	k, w = inProcess(nftapply.ExecRunner{Netns: "gwlab-no-such-namespace"}, log)
+	_, k, w = inProcess(nftapply.ExecRunner{Netns: "gwlab-no-such-namespace"}, nil, log)
 	if _, ok := k.(nftapply.ExecKiller); !ok {
 		t.Errorf("missing namespace: killer %T, want the ExecKiller fallback", k)
 	}
@@ -52,7 +55,10 @@ func TestInProcessWriters(t *testing.T) {
 		return
 	}
 	buf.Reset()
-	k, w = inProcess(nftapply.ExecRunner{}, log)
+	nl, k, w = inProcess(nftapply.ExecRunner{}, nil, log)
+	if nl != (nftapply.NetlinkConn{}) {
+		t.Errorf("own namespace: swap %#v, want NetlinkConn{}", nl)
+	}
 	if _, ok := k.(*nftapply.NetlinkKiller); !ok {
 		t.Errorf("own namespace: killer %T, want *NetlinkKiller (log: %s)", k, buf.String())
 	}

@@ -113,17 +113,14 @@ func startNFTAgentWith(t *testing.T, stateDir string, r nftapply.Runner, yaml fu
 	return a
 }
 
-// swapIn is the netlink rule swap in the namespace r runs its commands
-// in (the agent's default when it runs inside it); nil for any other
-// runner.
+// swapIn is the netlink rule swap in the namespace a countingRunner's
+// ExecRunner runs its commands in (the agent derives it itself for an
+// ExecRunner); nil for any other runner.
 func swapIn(r nftapply.Runner) nftapply.NFTables {
-	switch r := r.(type) {
-	case nftapply.ExecRunner:
-		if r.Netns != "" {
-			return nftapply.NetlinkConn{Netns: r.Netns}
+	if c, ok := r.(*countingRunner); ok {
+		if er, ok := c.inner.(nftapply.ExecRunner); ok {
+			return nftapply.NetlinkConn{Netns: er.Netns}
 		}
-	case *countingRunner:
-		return swapIn(r.inner)
 	}
 	return nil
 }
